@@ -136,7 +136,7 @@ class Command(BaseCommand):
                 seeder(users)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(users)} people."))
         if print_logins:
-            lines = ["", "Workspace demo logins (password for all: %s)" % DEMO_PASSWORD]
+            lines = ["", f"Workspace demo logins (password for all: {DEMO_PASSWORD})"]
             for key, email, name, *_rest in DEMO_USERS:
                 lines.append(f"  {key:<11} {email:<26} {name}")
             if url:
