@@ -53,3 +53,20 @@ def user(make_user):
 @pytest.fixture
 def organiser(make_user):
     return make_user("organiser@example.org", display_name="Olga Organiser", is_staff=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test starts with an empty cache: rate-limit counters must not leak
+    from one test (or one run, on Redis) into the next."""
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client(write=True)
+        pattern = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:*"
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+    yield

@@ -142,6 +142,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if env.bool("TEST_FAST_PASSWORD_HASHER", default=False):
+    # Test runs only (pytest sets it): hashing at full strength costs ~0.5 s a login.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "core:dashboard"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
@@ -220,8 +223,24 @@ STORAGES = {
 }
 
 # --- Mail -------------------------------------------------------------------------
+# EMAIL_URL: consolemail:// (default), smtp://user:pass@host:587 (smtp+tls://,
+# smtps://). Translated to Django 6.1's MAILERS setting.
 _email = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(_email)
+_email_options = {
+    option: _email[setting]
+    for option, setting in [
+        ("host", "EMAIL_HOST"),
+        ("port", "EMAIL_PORT"),
+        ("username", "EMAIL_HOST_USER"),
+        ("password", "EMAIL_HOST_PASSWORD"),
+        ("use_tls", "EMAIL_USE_TLS"),
+        ("use_ssl", "EMAIL_USE_SSL"),
+    ]
+    if _email.get(setting) not in (None, "", False)
+}
+if not _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    _email_options = {}
+MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -1,0 +1,105 @@
+"""Two-factor authentication with TOTP and recovery codes, through allauth's views."""
+
+import base64
+import hashlib
+import hmac
+import struct
+import time
+
+import pytest
+from allauth.mfa.models import Authenticator
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def totp(secret: str, *, offset: int = 0, period: int = 30) -> str:
+    """RFC 6238 code for ``secret`` (written out here so the test does not
+    trust the implementation it checks)."""
+    counter = int(time.time()) // period + offset
+    digest = hmac.new(
+        base64.b32decode(secret, casefold=True), struct.pack(">Q", counter), hashlib.sha1
+    ).digest()
+    start = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[start : start + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+@pytest.fixture
+def tolerant_totp(settings):
+    # One period of tolerance lets a test use a fresh code right after
+    # activation (allauth refuses a code that was used already).
+    settings.MFA_TOTP_TOLERANCE = 1
+
+
+def sign_in(client, user, password):
+    response = client.post(reverse("account_login"), {"login": user.email, "password": password})
+    assert response.status_code == 302
+    return response
+
+
+def confirm_password(client, password):
+    """allauth asks for the password again before security changes."""
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page["Location"].startswith(reverse("account_reauthenticate"))
+    response = client.post(page["Location"], {"password": password})
+    assert response.status_code == 302
+
+
+def activate_totp(client, user, password):
+    sign_in(client, user, password)
+    confirm_password(client, password)
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 200
+    secret = client.session["mfa.totp.secret"]
+    response = client.post(reverse("mfa_activate_totp"), {"code": totp(secret)})
+    assert response.status_code == 302, response.content
+    return secret
+
+
+def test_totp_activation_fails_and_stores_nothing_if_code_is_wrong(client, user, password):
+    sign_in(client, user, password)
+    confirm_password(client, password)
+    client.get(reverse("mfa_activate_totp"))
+    response = client.post(reverse("mfa_activate_totp"), {"code": "000000"})
+    assert response.status_code == 200
+    assert "Incorrect code." in response.text
+    assert not Authenticator.objects.filter(user=user).exists()
+
+
+def test_totp_activation_creates_totp_and_recovery_codes(client, user, password):
+    activate_totp(client, user, password)
+    types = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    assert types == {Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES}
+
+
+def test_login_asks_for_totp_and_completes_with_right_code(client, user, password, tolerant_totp):
+    secret = activate_totp(client, user, password)
+    client.logout()
+    response = client.post(reverse("account_login"), {"login": user.email, "password": password})
+    assert response["Location"] == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session
+    wrong = client.post(reverse("mfa_authenticate"), {"code": "123456"})
+    assert wrong.status_code == 200
+    assert "_auth_user_id" not in client.session
+    done = client.post(reverse("mfa_authenticate"), {"code": totp(secret, offset=1)})
+    assert done.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_login_completes_with_a_recovery_code_once(client, user, password):
+    activate_totp(client, user, password)
+    codes = (
+        Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES)
+        .wrap()
+        .get_unused_codes()
+    )
+    client.logout()
+    client.post(reverse("account_login"), {"login": user.email, "password": password})
+    client.post(reverse("mfa_authenticate"), {"code": codes[0]})
+    assert client.session["_auth_user_id"] == str(user.pk)
+    client.logout()
+    client.post(reverse("account_login"), {"login": user.email, "password": password})
+    again = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
+    assert again.status_code == 200
+    assert "_auth_user_id" not in client.session
