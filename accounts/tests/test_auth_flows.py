@@ -60,7 +60,11 @@ def test_signup_shows_closed_page_and_creates_nobody_if_open_signup_is_tried(cli
     assert "Sign-up by invitation only" in page.text
     response = client.post(
         reverse("account_signup"),
-        {"email": "intruder@example.org", "password1": "Sup3r-secret!", "password2": "Sup3r-secret!"},
+        {
+            "email": "intruder@example.org",
+            "password1": "Sup3r-secret!",
+            "password2": "Sup3r-secret!",
+        },
     )
     assert response.status_code == 200
     assert not User.objects.filter(email="intruder@example.org").exists()
@@ -98,13 +102,19 @@ def test_password_change_requires_the_old_password(client, user, password):
     client.force_login(user)
     url = reverse("account_change_password")
     wrong = client.post(
-        url, {"oldpassword": "nope", "password1": "new-pass-phrase-1", "password2": "new-pass-phrase-1"}
+        url,
+        {"oldpassword": "nope", "password1": "new-pass-phrase-1", "password2": "new-pass-phrase-1"},
     )
     assert wrong.status_code == 200
     user.refresh_from_db()
     assert user.check_password(password)
     right = client.post(
-        url, {"oldpassword": password, "password1": "new-pass-phrase-1", "password2": "new-pass-phrase-1"}
+        url,
+        {
+            "oldpassword": password,
+            "password1": "new-pass-phrase-1",
+            "password2": "new-pass-phrase-1",
+        },
     )
     assert right.status_code == 302
     user.refresh_from_db()
