@@ -1,0 +1,161 @@
+"""Fixtures for browser tests: Chromium through Playwright against daphne.
+
+A browser test looks like::
+
+    @pytest.mark.browser
+    @pytest.mark.django_db(transaction=True)
+    def test_something(page, server, user, password):
+        login(page, server, user.email, password)
+        ...
+        assert_no_browser_errors(page)
+
+- ``server`` is the base URL of a daphne process that serves the test database
+  (one process for the whole session; pytest-django's live_server speaks no
+  WebSocket). It makes the test transactional, so what the test writes is
+  committed and the server sees it; the tables are emptied after each test.
+- ``page`` is a page in a fresh browser context; ``new_context(**options)`` makes
+  more (another user, a phone). Every context records console errors, uncaught
+  exceptions and CSP violations: ``assert_no_browser_errors(page)``.
+- When a test fails, every open page is saved as a screenshot in
+  ``test-artifacts/``; the failure report names the files and adds what the
+  browser logged and the end of the server's log.
+- Without Chromium (``/usr/bin/chromium`` or ``$CHROMIUM_PATH``) the tests are
+  skipped, which STRICT_TESTS=1 turns into failures.
+"""
+
+import os
+import time
+
+import pytest
+from django.db import connection
+
+from tests.servers import daphne, database_url
+
+from .helpers import ARTIFACTS, CHROMIUM_ARGS, artifact_name, chromium_path, watch
+
+CONTEXTS = pytest.StashKey[list]()
+SERVER_LOG = pytest.StashKey[object]()
+
+ACTION_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium, launched once per test module.
+
+    Not once per session: between its calls Playwright's sync API leaves its
+    event loop marked as running in this thread, which would break every async
+    test (and Django's ORM, see below) that runs after a browser test.
+    """
+    path = chromium_path()
+    if not path.exists():
+        pytest.skip(f"Chromium not found at {path}: apt-get install chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as patch:
+        # The test's own code is synchronous, but Django sees Playwright's loop
+        # "running" and would refuse ORM calls as if they came from async code.
+        # Only for as long as Playwright runs.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(path), args=CHROMIUM_ARGS, headless=True
+            )
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def new_context(browser, request):
+    """Makes a fresh browser context (its own cookies) with English pages that
+    records its problems; closed after the test. Options go to
+    ``browser.new_context``, e.g. ``new_context(**PHONE)``."""
+    contexts = request.node.stash.setdefault(CONTEXTS, [])
+
+    def make(**options):
+        options.setdefault("locale", "en-US")
+        options.setdefault("timezone_id", "Europe/Berlin")
+        context = browser.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        watch(context)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    return new_context().new_page()
+
+
+@pytest.fixture(scope="session")
+def _daphne(django_db_setup, request):
+    """One daphne process for the session, serving the test database (which
+    ``django_db_setup`` created; it outlives this fixture, so the server stops
+    before the test database is dropped)."""
+    env = {
+        "DEBUG": "1",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+    }
+    # The child inherits this environment; say it explicitly: with REDIS_URL the
+    # server shares the channel layer and cache with the tests, without it both
+    # use their own in-memory ones.
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"daphne-{os.getpid()}-{int(time.time())}.log"
+    with daphne(env=env, log_path=log_path) as (base_url, process):
+        yield base_url, process, log_path
+    if not request.session.testsfailed:
+        log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def server(_daphne, transactional_db, request):
+    """The base URL of the daphne server; makes the test transactional, so that
+    the server sees what the test writes."""
+    base_url, process, log_path = _daphne
+    request.node.stash[SERVER_LOG] = log_path
+    if process.poll() is not None:
+        pytest.fail(f"daphne exited with {process.returncode}:\n{tail(log_path)}")
+    return base_url
+
+
+def tail(path, lines=40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure: a screenshot of every open page, what the browser logged and
+    the end of the server log go into the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    lines = []
+    for number, context in enumerate(item.stash.get(CONTEXTS, []), start=1):
+        for index, page in enumerate(context.pages, start=1):
+            path = ARTIFACTS / f"{artifact_name(item.nodeid)}-{report.when}-{number}-{index}.png"
+            try:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=path, full_page=True, timeout=5_000)
+                lines.append(f"screenshot of {page.url}: {path}")
+            except Exception as error:
+                lines.append(f"no screenshot of {page.url}: {error}")
+        lines.extend(context.workspace_log.problems())
+    log_path = item.stash.get(SERVER_LOG, None)
+    if log_path is not None:
+        lines.append(f"server log ({log_path}), last lines:\n{tail(log_path)}")
+    if lines:
+        report.sections.append(("browser", "\n".join(lines)))
