@@ -1,0 +1,78 @@
+"""The one Markdown pipeline: posts, chat, agendas, minutes, group descriptions.
+
+markdown-it-py with raw HTML off renders; nh3 sanitises as the very last step,
+so whatever the renderer lets through, only the allowed tags, attributes and URL
+schemes reach the page. Links get ``rel="nofollow noopener noreferrer"``.
+"""
+
+from collections.abc import Callable
+
+import nh3
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a", "img",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "class"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "th": {"class"},
+    "td": {"class"},
+    "ol": {"start"},
+}
+ALIGN_CLASSES = {"align-left", "align-right", "align-center"}
+URL_SCHEMES = {"http", "https", "mailto"}
+LINK_REL = "nofollow noopener noreferrer"
+
+_md = (
+    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    .enable("table")
+    .enable("strikethrough")
+)
+
+
+def _table_alignment_as_class(state) -> None:
+    """Table alignment as a class, not a style attribute: the CSP allows no
+    inline styles."""
+    for token in state.tokens:
+        if token.type in {"th_open", "td_open"} and token.attrs.get("style"):
+            align = token.attrs.pop("style").removeprefix("text-align:")
+            token.attrs["class"] = f"align-{align}"
+
+
+_md.core.ruler.push("table_alignment_as_class", _table_alignment_as_class)
+
+
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute != "class":
+        return value
+    if tag == "code":
+        return value if value.startswith("language-") and value[9:].isalnum() else None
+    if tag in {"th", "td"}:
+        return value if value in ALIGN_CLASSES else None
+    if tag == "a":
+        return value if value == "mention" else None
+    return None
+
+
+def sanitise(html: str) -> str:
+    """Only the allowed subset of HTML survives."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
+
+
+def render(text: str, *, preprocess: Callable[[str], str] | None = None) -> str:
+    """Markdown source → safe HTML. ``preprocess`` may rewrite the Markdown
+    source first (mentions become links); its output is sanitised like the rest."""
+    source = preprocess(text) if preprocess else text
+    return sanitise(_md.render(source))
