@@ -5,6 +5,8 @@ channel layer and a local-memory cache, in one process. ``DATABASE_URL`` selects
 PostgreSQL, ``REDIS_URL`` the Redis channel layer and cache.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -103,7 +105,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a daphne process started by the browser tests
     # can serve the very database the tests write to.
     DATABASES["default"]["TEST"] = {
-        "NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / ".test-db.sqlite3"))
+        "NAME": env.str(
+            "SQLITE_TEST_NAME",
+            default=str(Path(tempfile.gettempdir()) / f"workspace-test-{os.getpid()}.sqlite3"),
+        )
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)

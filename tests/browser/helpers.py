@@ -8,7 +8,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
 
@@ -88,11 +87,6 @@ def watch(context: BrowserContext) -> BrowserLog:
         if message.type != "error":
             return
         url = message.location.get("url") or ""
-        # The browser asks for /favicon.ico by itself when a page names no icon
-        # (none does yet); that 404 is no error of the page. An icon the pages
-        # name, or any other resource, still counts.
-        if urlsplit(url).path == "/favicon.ico":
-            return
         log.console_errors.append(f"{message.text} ({url})" if url else message.text)
 
     def on_page(page: Page) -> None:
