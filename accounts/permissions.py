@@ -7,11 +7,13 @@ from .models import User
 
 
 def can_view_profile(viewer: User, user: User) -> bool:
-    """A profile is visible to its owner and to organisers.
+    """A profile is visible to its owner, to organisers, and to people who
+    share a working group with its owner (group access decides)."""
+    from groups.permissions import share_a_group
 
-    The groups app widens this to people who share a group.
-    """
-    return viewer.is_authenticated and (viewer.pk == user.pk or viewer.is_staff)
+    if not viewer.is_authenticated:
+        return False
+    return viewer.pk == user.pk or share_a_group(viewer, user)
 
 
 def access_profile(viewer: User, pk: int) -> User:

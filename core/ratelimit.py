@@ -3,6 +3,7 @@ limit holds across server processes)."""
 
 import time
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 
@@ -12,17 +13,20 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), int(seconds or 1)
 
 
-async def ahit(key: str, rate: str) -> bool:
+def hit(key: str, rate: str) -> bool:
     """Counts one event for ``key``; False when the limit for this window is
     already used up."""
     limit, window = parse_rate(rate)
     bucket = f"rl:{key}:{int(time.time() // window)}"
-    added = await cache.aadd(bucket, 1, timeout=window + 1)
-    if added:
+    if cache.add(bucket, 1, timeout=window + 1):
         return True
     try:
-        count = await cache.aincr(bucket)
+        return cache.incr(bucket) <= limit
     except ValueError:  # expired between add and incr
-        await cache.aset(bucket, 1, timeout=window + 1)
+        cache.set(bucket, 1, timeout=window + 1)
         return True
-    return count <= limit
+
+
+async def ahit(key: str, rate: str) -> bool:
+    """``hit`` for async code."""
+    return await sync_to_async(hit)(key, rate)

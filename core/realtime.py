@@ -24,6 +24,10 @@ def user_stream(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def group_stream(group_id: int) -> str:
+    return f"group:{group_id}"
+
+
 def event_message(stream: str, event_type: str, payload: dict) -> dict:
     """The channel-layer message for one event; identical for every recipient."""
     return {"type": "stream.event", "stream": stream, "event": event_type, "data": payload}

@@ -2,16 +2,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
 from accounts.services import language_set
-
-
-def dashboard(request):
-    return render(request, "core/dashboard.html")
 
 
 @login_not_required

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "core",
     "accounts",
+    "groups",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
+    "accounts.middleware.StaffMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -151,8 +153,9 @@ if env.bool("TEST_FAST_PASSWORD_HASHER", default=False):
     # Test runs only (pytest sets it): hashing at full strength costs ~0.5 s a login.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "groups:dashboard"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "accounts.forms.InvitationSignupForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -243,9 +246,13 @@ _email_options = {
     ]
     if _email.get(setting) not in (None, "", False)
 }
-if not _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+if _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    _email_options = {"file_path": _email["EMAIL_FILE_PATH"]}
+elif not _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     _email_options = {}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
+# The address people reach the workspace at, for links in emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -279,6 +286,9 @@ SECURE_CSP = {
 # Per-user limit of inbound socket frames (count per window in seconds).
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
 WS_RATE_LIMIT = env.str("WS_RATE_LIMIT", default="20/5")
+# Invitations: how long a link stays valid; join requests: per-IP limit.
+INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
+JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
 
 LOGGING = {
     "version": 1,

@@ -19,8 +19,8 @@ def login(client, email, password):
 def test_login_redirects_to_dashboard_if_password_is_right(client, user, password):
     response = login(client, "MEMBER@example.org", password)
     assert response.status_code == 302
-    assert response["Location"] == reverse("core:dashboard")
-    page = client.get(reverse("core:dashboard"))
+    assert response["Location"] == reverse("groups:dashboard")
+    page = client.get(reverse("groups:dashboard"))
     assert page.status_code == 200
     assert "Mia Member" in page.text
 
@@ -51,7 +51,7 @@ def test_logout_ends_the_session(client, user):
     client.force_login(user)
     response = client.post(reverse("account_logout"))
     assert response.status_code == 302
-    assert client.get(reverse("core:dashboard")).status_code == 302
+    assert client.get(reverse("groups:dashboard")).status_code == 302
 
 
 def test_signup_shows_closed_page_and_creates_nobody_if_open_signup_is_tried(client):

@@ -36,7 +36,7 @@ def test_language_switch_is_kept_in_profile_if_signed_in(client, user):
     user.refresh_from_db()
     assert user.language == "de"
     client.cookies.pop(settings.LANGUAGE_COOKIE_NAME)  # the profile alone decides now
-    assert "<h1>Meine Gruppen</h1>" in client.get(reverse("core:dashboard")).text
+    assert "<h1>Meine Gruppen</h1>" in client.get(reverse("groups:dashboard")).text
 
 
 def test_language_switch_ignores_unknown_language(client, user):
@@ -50,7 +50,7 @@ def test_language_switch_ignores_unknown_language(client, user):
 def test_profile_language_wins_over_browser(client, make_user):
     german = make_user(language="de")
     client.force_login(german)
-    page = client.get(reverse("core:dashboard"), HTTP_ACCEPT_LANGUAGE="en")
+    page = client.get(reverse("groups:dashboard"), HTTP_ACCEPT_LANGUAGE="en")
     assert "<h1>Meine Gruppen</h1>" in page.text
 
 

@@ -1,8 +1,8 @@
 """Demo data for a first look: known people with known passwords.
 
-Idempotent: running it again updates the same rows. Later apps add their part
-by appending a function to ``SEEDERS``; each receives the dict of demo users
-by key and must itself be idempotent.
+Idempotent: running it again updates the same rows. Each app adds its part as
+a function in ``_seeders()``; it receives the demo users by key and must itself
+be idempotent.
 """
 
 from allauth.account.models import EmailAddress
@@ -98,7 +98,12 @@ DEMO_USERS = [
     ),
 ]
 
-SEEDERS: list = []
+
+def _seeders():
+    # Each app's demo data, in dependency order.
+    from groups.seed import seed_groups
+
+    return [seed_groups]
 
 
 def seed_users() -> dict[str, User]:
@@ -132,7 +137,7 @@ class Command(BaseCommand):
     def handle(self, *args, print_logins=False, url="", **options):
         with transaction.atomic():
             users = seed_users()
-            for seeder in SEEDERS:
+            for seeder in _seeders():
                 seeder(users)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(users)} people."))
         if print_logins:

@@ -1,0 +1,37 @@
+"""Emails of the groups app, rendered in the recipient's language (HTML and text)."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+
+def _send(*, to: str, language: str, template: str, context: dict) -> None:
+    with translation.override(language):
+        context = {**context, "site_url": settings.SITE_URL}
+        subject = render_to_string(f"groups/email/{template}_subject.txt", context).strip()
+        text = render_to_string(f"groups/email/{template}.txt", context)
+        html = render_to_string(f"groups/email/{template}.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[to])
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def send_invitation(invitation, token: str) -> None:
+    link = settings.SITE_URL + reverse("groups:invitation", kwargs={"token": token})
+    _send(
+        to=invitation.email,
+        language=invitation.language,
+        template="invitation",
+        context={"invitation": invitation, "group": invitation.group, "link": link},
+    )
+
+
+def send_join_request_declined(join_request) -> None:
+    _send(
+        to=join_request.email,
+        language=join_request.language,
+        template="join_request_declined",
+        context={"join_request": join_request, "group": join_request.group},
+    )

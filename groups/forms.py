@@ -1,0 +1,144 @@
+import datetime
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Sector
+
+from .models import Role, WorkingGroup
+
+
+def end_of_day(day: datetime.date) -> datetime.datetime:
+    """The last moment of ``day`` in the active time zone (the viewer's)."""
+    zone = timezone.get_current_timezone()
+    if isinstance(zone, str):  # pragma: no cover - defensive
+        zone = zoneinfo.ZoneInfo(zone)
+    return datetime.datetime.combine(day, datetime.time(23, 59, 59), tzinfo=zone)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class AccessEndField(forms.DateField):
+    """A date; the access ends at the end of that day."""
+
+    widget = DateInput
+
+    def clean(self, value):
+        day = super().clean(value)
+        if day is None:
+            return None
+        if day < timezone.localdate():
+            raise forms.ValidationError(_("The end date must lie in the future."))
+        return end_of_day(day)
+
+
+class GroupCreateForm(forms.ModelForm):
+    class Meta:
+        model = WorkingGroup
+        fields = ["name", "slug", "description", "public_summary"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 6})}
+
+
+class GroupSettingsForm(forms.ModelForm):
+    class Meta:
+        model = WorkingGroup
+        fields = ["name", "description", "public_summary", "archived"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 8})}
+
+
+class RoleFieldsMixin(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
+    access_until = AccessEndField(
+        label=_("Guest access ends"),
+        required=False,
+        help_text=_("Required for guests: their access ends after this day."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("role") == Role.GUEST
+            and not cleaned.get("access_until")
+            and "access_until" not in self.errors
+        ):
+            self.add_error("access_until", _("A guest's access needs an end date."))
+        return cleaned
+
+
+class InviteForm(RoleFieldsMixin):
+    email = forms.EmailField(label=_("Email address"))
+    language = forms.ChoiceField(
+        label=_("Language of the invitation"), choices=settings.LANGUAGES, initial="en"
+    )
+    field_order = ["email", "role", "access_until", "language"]
+
+
+class BulkInviteForm(RoleFieldsMixin):
+    emails = forms.CharField(
+        label=_("Email addresses"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=20_000,
+        help_text=_("One per line, or separated by commas. Each is checked on its own."),
+    )
+    language = forms.ChoiceField(
+        label=_("Language of the invitations"), choices=settings.LANGUAGES, initial="en"
+    )
+    field_order = ["emails", "role", "access_until", "language"]
+
+
+class RoleForm(RoleFieldsMixin):
+    pass
+
+
+class ExtendForm(forms.Form):
+    access_until = AccessEndField(label=_("Guest access ends"))
+
+
+class JoinRequestForm(forms.Form):
+    name = forms.CharField(label=_("Your name"), max_length=200)
+    email = forms.EmailField(label=_("Email address"))
+    affiliation = forms.CharField(label=_("Affiliation"), max_length=200, required=False)
+    sector = forms.ChoiceField(
+        label=_("Sector"), choices=[("", "—"), *Sector.choices], required=False
+    )
+    group = forms.ModelChoiceField(
+        label=_("Working group"),
+        queryset=WorkingGroup.objects.filter(archived=False),
+        empty_label=None,
+    )
+    motivation = forms.CharField(
+        label=_("Why would you like to join?"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=3000,
+    )
+    consent = forms.BooleanField(
+        label=_(
+            "I agree that the organisers and the group's moderators store and read these "
+            "details to decide on my request, and contact me by email about it."
+        ),
+    )
+    # Left empty by people; filled by bots. Hidden from view and from screen readers.
+    website = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class DecideForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=_("Decision"),
+        choices=[("accept", _("Accept and send an invitation")), ("decline", _("Decline"))],
+        widget=forms.RadioSelect,
+    )
+    message = forms.CharField(
+        label=_("Message to the person"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=3000,
+        help_text=_("Sent with a decline."),
+    )

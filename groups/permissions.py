@@ -1,0 +1,141 @@
+"""The one place that knows who may see and do what in a working group.
+
+Every other app builds on these functions. Rules:
+
+- A *valid* membership is active and, for guests, not past ``expires_at``;
+  expiry is read at request time, so an expired guest loses access at once.
+- Organisers (staff) see and manage every group.
+- ``access_*`` raise Http404 for missing and forbidden alike; ``check_*`` raise
+  PermissionDenied for someone who may see the object but not do the thing.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import JoinRequest, Membership, Role, WorkingGroup
+
+
+def _is_organiser(user) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+def valid_memberships(user) -> QuerySet[Membership]:
+    """The user's memberships that grant access now."""
+    if not user.is_authenticated or not user.is_active:
+        return Membership.objects.none()
+    return Membership.objects.valid().filter(user=user)
+
+
+def groups_visible_to(user) -> QuerySet[WorkingGroup]:
+    """Every group for organisers; the groups of the user's valid memberships otherwise."""
+    if _is_organiser(user):
+        return WorkingGroup.objects.all()
+    return WorkingGroup.objects.filter(pk__in=valid_memberships(user).values("group_id"))
+
+
+def membership_of(user, group: WorkingGroup) -> Membership | None:
+    """The user's valid membership of ``group``, or None."""
+    return valid_memberships(user).filter(group=group).first()
+
+
+def is_member(user, group: WorkingGroup) -> bool:
+    """Takes part in the group: any valid role (guests included) or organiser."""
+    return _is_organiser(user) or valid_memberships(user).filter(group=group).exists()
+
+
+def is_moderator(user, group: WorkingGroup) -> bool:
+    """Moderates the group: a valid moderator membership, or an organiser."""
+    return (
+        _is_organiser(user)
+        or valid_memberships(user).filter(group=group, role=Role.MODERATOR).exists()
+    )
+
+
+def share_a_group(viewer, user) -> bool:
+    """Both have a valid membership of one group (organisers share every group)."""
+    if _is_organiser(viewer):
+        return True
+    return (
+        valid_memberships(viewer)
+        .filter(group__memberships__in=Membership.objects.valid().filter(user=user))
+        .exists()
+    )
+
+
+def access_group(user, slug: str) -> WorkingGroup:
+    """The group ``slug`` if the user may see it; Http404 otherwise."""
+    group = groups_visible_to(user).filter(slug=slug).first()
+    if group is None:
+        raise Http404
+    return group
+
+
+def access_group_as_moderator(user, slug: str) -> WorkingGroup:
+    """The group if the user moderates it. Http404 for people who cannot see
+    it, PermissionDenied for members who may see it but not moderate it."""
+    group = access_group(user, slug)
+    check_moderate_group(user, group)
+    return group
+
+
+def members_visible_to(user, group: WorkingGroup) -> QuerySet[Membership]:
+    """The group's valid memberships, for someone who takes part in it; none otherwise."""
+    if not is_member(user, group):
+        return Membership.objects.none()
+    return Membership.objects.valid().filter(group=group)
+
+
+def can_moderate_group(user, group: WorkingGroup) -> bool:
+    """Invite, manage membership and roles, edit settings, read the audit log."""
+    return is_moderator(user, group)
+
+
+def check_moderate_group(user, group: WorkingGroup) -> None:
+    if not can_moderate_group(user, group):
+        raise PermissionDenied
+
+
+def can_leave_group(user, group: WorkingGroup) -> bool:
+    return membership_of(user, group) is not None
+
+
+def can_create_group(user) -> bool:
+    return _is_organiser(user)
+
+
+def check_create_group(user) -> None:
+    if not can_create_group(user):
+        raise PermissionDenied
+
+
+def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
+    """All join requests for organisers; those for the groups they moderate otherwise."""
+    if _is_organiser(user):
+        return JoinRequest.objects.all()
+    moderated = valid_memberships(user).filter(role=Role.MODERATOR).values("group_id")
+    return JoinRequest.objects.filter(group_id__in=moderated)
+
+
+def can_handle_join_request(user, join_request: JoinRequest) -> bool:
+    return is_moderator(user, join_request.group)
+
+
+def check_handle_join_request(user, join_request: JoinRequest) -> None:
+    if not can_handle_join_request(user, join_request):
+        raise PermissionDenied
+
+
+def access_join_request(user, pk: int) -> JoinRequest:
+    join_request = join_requests_visible_to(user).select_related("group").filter(pk=pk).first()
+    if join_request is None:
+        raise Http404
+    return join_request
+
+
+def needs_mfa_to_moderate(user) -> bool:
+    """Moderators and organisers must use two-factor authentication before
+    any moderator action."""
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return not is_mfa_enabled(user)
