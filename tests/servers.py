@@ -6,6 +6,8 @@ serve the test database with daphne in a child process.
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +64,16 @@ def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | N
 
 
 @contextlib.contextmanager
-def daphne(*, env: dict[str, str], port: int | None = None, log_path: Path | None = None):
+def daphne(
+    *,
+    env: dict[str, str],
+    port: int | None = None,
+    log_path: Path | None = None,
+    args: Sequence[str] = (),
+):
     """Runs ``daphne workspace.asgi:application`` with ``env`` added to this
-    process's environment; yields (base_url, process); stops it afterwards."""
+    process's environment and ``args`` (e.g. ``--proxy-headers``) added to its
+    command line; yields (base_url, process); stops it afterwards."""
     port = port or free_port()
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "workspace.settings", **env}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -76,6 +86,7 @@ def daphne(*, env: dict[str, str], port: int | None = None, log_path: Path | Non
             "127.0.0.1",
             "-p",
             str(port),
+            *args,
             "workspace.asgi:application",
         ],
         cwd=ROOT,
@@ -105,3 +116,105 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def nginx_binary() -> str | None:
+    """The nginx executable, or None when nginx is not installed."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def render_template(text: str, variables: dict[str, str]) -> str:
+    """Replaces ``${NAME}`` placeholders like envsubst does, leaving nginx's own
+    ``$variables`` alone; a placeholder without a value is an error."""
+
+    def replace(match: re.Match) -> str:
+        return variables[match.group(1)]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", replace, text)
+
+
+def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Server exited with {process.returncode} before port {port} opened")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"Port {port} did not open within {timeout}s")
+
+
+@contextlib.contextmanager
+def nginx(*, http_config: str, port: int, workdir: Path):
+    """Runs nginx in the foreground with ``http_config`` (what a conf.d file holds:
+    upstreams, maps, server blocks) inside a minimal main configuration written
+    to ``workdir``, which also gets the pid file, the temp dirs and the logs
+    (``access.log`` names each request's upstream). ``http_config`` must listen
+    on ``port``. Yields the process; stops it afterwards."""
+    binary = nginx_binary()
+    if binary is None:
+        raise RuntimeError("nginx is not installed")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "site.conf").write_text(http_config)
+    mime_types = next(
+        (
+            path
+            for path in (Path("/etc/nginx/mime.types"), Path("/usr/local/nginx/conf/mime.types"))
+            if path.exists()
+        ),
+        None,
+    )
+    temp_paths = "\n".join(
+        f"    {name}_temp_path {workdir / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # Started as root, nginx would run its workers as "nobody", who cannot read
+    # the test's private temp dirs.
+    main_config = f"""
+daemon off;
+master_process on;
+worker_processes 1;
+pid {workdir / "nginx.pid"};
+error_log {workdir / "error.log"} warn;
+{"user root;" if os.geteuid() == 0 else ""}
+events {{ worker_connections 512; }}
+http {{
+    {f"include {mime_types};" if mime_types else ""}
+    default_type application/octet-stream;
+    sendfile on;
+    log_format upstreams '$request_method $request_uri $status upstream=$upstream_addr';
+    access_log {workdir / "access.log"} upstreams;
+{temp_paths}
+    include {workdir / "site.conf"};
+}}
+"""
+    (workdir / "nginx.conf").write_text(main_config)
+    options = [
+        "-p",
+        str(workdir),
+        "-c",
+        str(workdir / "nginx.conf"),
+        "-e",
+        str(workdir / "error.log"),
+    ]
+    check = subprocess.run([binary, "-t", "-q", *options], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"nginx rejected its configuration:\n{check.stderr}")
+    with open(workdir / "stderr.log", "wb") as log:
+        process = subprocess.Popen(
+            [binary, *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, process=process)
+            yield process
+        finally:
+            stop(process)
