@@ -5,8 +5,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 pytestmark = pytest.mark.django_db
 
-# Views anyone may open: the sign-in, reset and MFA flow, the closed sign-up
-# page, the health check and the language switch. Everything else needs login.
+# Views anyone may open: the sign-in, reset and MFA flow, the sign-up (closed
+# but through an invitation), the health check, the language switch, the
+# invitation link and the public join request. Everything else needs login.
 PUBLIC_URL_NAMES = {
     "health",
     "set_language",
@@ -31,6 +32,9 @@ PUBLIC_URL_NAMES = {
     "account_confirm_reauthentication_code",
     "mfa_trust",
     "admin:login",
+    "groups:invitation",
+    "groups:join",
+    "groups:join_thanks",
 }
 
 
