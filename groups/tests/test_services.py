@@ -24,8 +24,8 @@ def test_membership_create_adds_member_audits_and_publishes(
         )
     assert membership.is_valid
     assert AuditEntry.objects.filter(group=group, action="membership.created").exists()
-    assert (f"group:{group.pk}", "membership.changed",
-            {"group": group.pk, "user": outsider.pk, "role": "member", "active": True}) in published  # fmt: skip
+    changed = {"group": group.pk, "user": outsider.pk, "role": "member", "active": True}
+    assert (f"group:{group.pk}", "membership.changed", changed) in published
     assert (f"user:{outsider.pk}", "membership.created", {"group": group.pk}) in published
 
 
@@ -48,10 +48,13 @@ def test_events_are_not_sent_if_transaction_rolls_back(
 ):
     from django.db import transaction
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.membership_create(actor=moderator, group=group, user=outsider, role="member")
-            raise RuntimeError("boom")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.membership_create(actor=moderator, group=group, user=outsider, role="member")
+        raise RuntimeError("boom")
     assert callbacks == []
     assert published == []
     assert not Membership.objects.filter(user=outsider).exists()

@@ -206,9 +206,14 @@ def test_bulk_invite_page_shows_a_result_per_address(client, moderator, group, m
 def test_join_request_form_stores_request_and_thanks(client, group):
     response = client.post(
         reverse("groups:join"),
-        {"name": "Jo", "email": "jo@example.org", "group": group.pk, "motivation": "Research",
-         "consent": "on"},
-    )  # fmt: skip
+        {
+            "name": "Jo",
+            "email": "jo@example.org",
+            "group": group.pk,
+            "motivation": "Research",
+            "consent": "on",
+        },
+    )
     assert response["Location"] == reverse("groups:join_thanks")
     assert JoinRequest.objects.get().email == "jo@example.org"
 
@@ -225,8 +230,13 @@ def test_join_request_form_needs_consent_and_changes_nothing(client, group):
 
 def test_join_request_form_is_rate_limited(client, group, settings):
     settings.JOIN_REQUEST_RATE_LIMIT = "2/3600"
-    data = {"name": "Jo", "email": "jo@example.org", "group": group.pk, "motivation": "x",
-            "consent": "on"}  # fmt: skip
+    data = {
+        "name": "Jo",
+        "email": "jo@example.org",
+        "group": group.pk,
+        "motivation": "x",
+        "consent": "on",
+    }
     for _ in range(2):
         assert client.post(reverse("groups:join"), data).status_code == 302
     response = client.post(reverse("groups:join"), data)

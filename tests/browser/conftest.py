@@ -16,6 +16,9 @@ A browser test looks like::
 - ``page`` is a page in a fresh browser context; ``new_context(**options)`` makes
   more (another user, a phone). Every context records console errors, uncaught
   exceptions and CSP violations: ``assert_no_browser_errors(page)``.
+- The server sends email to files: ``mailbox`` (empty at the start of each
+  test) returns what it sent, parsed with the ``email`` module. Links in
+  emails point at the server (its ``SITE_URL`` is its own base URL).
 - When a test fails, every open page is saved as a screenshot in
   ``test-artifacts/``; the failure report names the files and adds what the
   browser logged and the end of the server's log.
@@ -23,13 +26,18 @@ A browser test looks like::
   skipped, which STRICT_TESTS=1 turns into failures.
 """
 
+import email
+import email.message
+import email.policy
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from tests.servers import daphne, database_url
+from tests.servers import daphne, database_url, free_port
 
 from .helpers import ARTIFACTS, CHROMIUM_ARGS, artifact_name, chromium_path, watch
 
@@ -91,17 +99,33 @@ def page(new_context):
     return new_context().new_page()
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    process: object
+    log_path: Path
+    mail_dir: Path
+
+
 @pytest.fixture(scope="session")
-def _daphne(django_db_setup, request):
+def _daphne(django_db_setup, request, tmp_path_factory):
     """One daphne process for the session, serving the test database (which
     ``django_db_setup`` created; it outlives this fixture, so the server stops
-    before the test database is dropped)."""
+    before the test database is dropped). It writes the email it sends as files
+    into a directory of its own, and links in them point back at it."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    mail_dir = tmp_path_factory.mktemp("mail")
     env = {
         "DEBUG": "1",
         "DATABASE_URL": database_url(connection.settings_dict),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_COOKIES": "0",
+        # django-environ drops the first slash of the path (as in sqlite:////),
+        # so an absolute directory takes four.
+        "EMAIL_URL": f"filemail:///{mail_dir}",
+        "SITE_URL": base_url,
     }
     # The child inherits this environment; say it explicitly: with REDIS_URL the
     # server shares the channel layer and cache with the tests, without it both
@@ -110,8 +134,8 @@ def _daphne(django_db_setup, request):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"daphne-{os.getpid()}-{int(time.time())}.log"
-    with daphne(env=env, log_path=log_path) as (base_url, process):
-        yield base_url, process, log_path
+    with daphne(env=env, port=port, log_path=log_path) as (base_url, process):
+        yield RunningServer(base_url, process, log_path, mail_dir)
     if not request.session.testsfailed:
         log_path.unlink(missing_ok=True)
 
@@ -120,11 +144,54 @@ def _daphne(django_db_setup, request):
 def server(_daphne, transactional_db, request):
     """The base URL of the daphne server; makes the test transactional, so that
     the server sees what the test writes."""
-    base_url, process, log_path = _daphne
-    request.node.stash[SERVER_LOG] = log_path
-    if process.poll() is not None:
-        pytest.fail(f"daphne exited with {process.returncode}:\n{tail(log_path)}")
-    return base_url
+    request.node.stash[SERVER_LOG] = _daphne.log_path
+    if _daphne.process.poll() is not None:
+        pytest.fail(f"daphne exited with {_daphne.process.returncode}:\n{tail(_daphne.log_path)}")
+    return _daphne.base_url
+
+
+class Mailbox:
+    """The email the server sent, read from the files of Django's file backend
+    (one file per connection, messages separated by a line of 79 dashes)."""
+
+    SEPARATOR = b"\n" + b"-" * 79 + b"\n"
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def clear(self) -> None:
+        for path in self.directory.iterdir():
+            path.unlink()
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        """Every message sent so far, oldest file first."""
+        found = []
+        for path in sorted(self.directory.iterdir(), key=lambda path: path.stat().st_mtime_ns):
+            for chunk in path.read_bytes().split(self.SEPARATOR):
+                if chunk.strip():
+                    found.append(email.message_from_bytes(chunk, policy=email.policy.default))
+        return found
+
+    def wait_for(self, *, to: str, timeout: float = 5.0) -> email.message.EmailMessage:
+        """The one message sent to ``to``; waits up to ``timeout`` seconds for it
+        and fails if none or several arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sent = [message for message in self.messages() if to in message["To"]]
+            if sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        everyone = [message["To"] for message in self.messages()]
+        assert len(sent) == 1, f"expected one message to {to}, the server sent to {everyone}"
+        return sent[0]
+
+
+@pytest.fixture
+def mailbox(_daphne, server) -> Mailbox:
+    """The email the server sends during this test (emptied at its start)."""
+    box = Mailbox(_daphne.mail_dir)
+    box.clear()
+    return box
 
 
 def tail(path, lines=40) -> str:
