@@ -1,44 +1,117 @@
 """The one socket per browser tab.
 
 A thin interface: it authenticates (the session, through AuthMiddlewareStack),
-validates every inbound frame, and relays stream events. Authorisation of
-streams and every write go through permission functions and services.
+validates every inbound frame, authorises every subscription with the apps'
+permission functions (``core.streams``), and relays stream events — each at
+most once and in sequence order, filling gaps from the database.
+
+Frames from the client::
+
+    {"type": "ping", "id": 1}
+    {"type": "subscribe", "stream": "thread:12", "since": 40}   # since: optional
+    {"type": "unsubscribe", "stream": "thread:12"}
+
+Frames to the client: ``hello``, ``pong``, ``subscribed`` {stream, seq},
+``unsubscribed`` {stream, reason}, ``event`` {stream, seq, event, data},
+``error`` {code, message}.
 """
 
+import asyncio
 import json
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
-from . import ratelimit
+from . import ratelimit, realtime, streams
 from .realtime import stream_group, user_stream
 
 # Close codes in the application range (4000-4999).
 CLOSE_UNAUTHENTICATED = 4401
+MAX_SUBSCRIPTIONS = 50
 
 
 def error_frame(code: str, message: str, **extra) -> str:
     return json.dumps({"type": "error", "code": code, "message": message, **extra})
 
 
+@database_sync_to_async
+def _authorize(user, stream):
+    return streams.authorize(user, stream)
+
+
+@database_sync_to_async
+def _events(stream, after, until=None):
+    return [event.as_frame() for event in realtime.events_after(stream, after, until=until)]
+
+
+@database_sync_to_async
+def _last_seq(stream):
+    return realtime.last_seq(stream)
+
+
+class Subscription:
+    __slots__ = ("access", "last", "timer")
+
+    def __init__(self, access, last):
+        self.access = access
+        self.last = last
+        self.timer = None
+
+
 class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
+        self.subscriptions: dict[str, Subscription] = {}
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.streams: set[str] = set()
         await self.accept()
-        await self._join(user_stream(self.user.pk))
-        await self.send(text_data=json.dumps({"type": "hello", "user": self.user.pk}))
+        own = user_stream(self.user.pk)
+        await self._join(own, streams.Access(), await _last_seq(own))
+        await self.send_json({"type": "hello", "user": self.user.pk})
 
     async def disconnect(self, code):
-        for stream in list(getattr(self, "streams", ())):
-            await self.channel_layer.group_discard(stream_group(stream), self.channel_name)
+        for stream in list(self.subscriptions):
+            await self._leave(stream)
 
-    async def _join(self, stream: str) -> None:
+    async def send_json(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    # --- subscriptions --------------------------------------------------------
+
+    async def _join(self, stream, access, last) -> None:
         await self.channel_layer.group_add(stream_group(stream), self.channel_name)
-        self.streams.add(stream)
+        subscription = Subscription(access, last)
+        if access.expires_at is not None:
+            delay = max(0.0, (access.expires_at - timezone.now()).total_seconds())
+            subscription.timer = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self._recheck(stream))
+            )
+        self.subscriptions[stream] = subscription
+
+    async def _leave(self, stream, reason: str | None = None) -> None:
+        subscription = self.subscriptions.pop(stream, None)
+        if subscription is None:
+            return
+        if subscription.timer is not None:
+            subscription.timer.cancel()
+        await self.channel_layer.group_discard(stream_group(stream), self.channel_name)
+        if reason is not None:
+            await self.send_json({"type": "unsubscribed", "stream": stream, "reason": reason})
+
+    async def _recheck(self, stream) -> None:
+        """Ends the subscription if access is gone (a guest's end passed)."""
+        if stream in self.subscriptions and await _authorize(self.user, stream) is None:
+            await self._leave(stream, reason="access")
+
+    async def _recheck_group(self, group_id) -> None:
+        for stream, subscription in list(self.subscriptions.items()):
+            if subscription.access.group_id == group_id:
+                await self._recheck(stream)
+
+    # --- inbound frames -------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
@@ -47,9 +120,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         if len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
             await self.send(
                 text_data=error_frame(
-                    "too_large",
-                    "The message is too large.",
-                    limit=settings.WS_MAX_FRAME_BYTES,
+                    "too_large", "The message is too large.", limit=settings.WS_MAX_FRAME_BYTES
                 )
             )
             return
@@ -75,19 +146,78 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await handler(self, frame)
 
     async def frame_ping(self, frame):
-        await self.send(text_data=json.dumps({"type": "pong", "id": frame.get("id")}))
+        await self.send_json({"type": "pong", "id": frame.get("id")})
 
-    frame_handlers = {"ping": frame_ping}
+    async def frame_subscribe(self, frame):
+        stream = frame.get("stream")
+        since = frame.get("since")
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or since < 0
+        ):
+            await self.send(text_data=error_frame("bad_frame", "since must be a number ≥ 0."))
+            return
+        if streams.parse(stream) is None:
+            await self.send(text_data=error_frame("bad_stream", "Unknown stream.", stream=stream))
+            return
+        if stream in self.subscriptions:
+            await self._leave(stream)
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            await self.send(text_data=error_frame("too_many", "Too many subscriptions."))
+            return
+        access = await _authorize(self.user, stream)
+        if access is None:
+            await self.send(text_data=error_frame("forbidden", "Unknown stream.", stream=stream))
+            return
+        # Join first, then read: an event committed in between arrives twice
+        # at most, and the sequence check sends it once.
+        current = await _last_seq(stream)
+        await self._join(stream, access, current if since is None else since)
+        await self.send_json({"type": "subscribed", "stream": stream, "seq": current})
+        if since is not None and since < current:
+            await self._catch_up(stream, until=current)
+
+    async def frame_unsubscribe(self, frame):
+        stream = frame.get("stream")
+        if stream in self.subscriptions and stream != user_stream(self.user.pk):
+            await self._leave(stream, reason="client")
+
+    frame_handlers = {
+        "ping": frame_ping,
+        "subscribe": frame_subscribe,
+        "unsubscribe": frame_unsubscribe,
+    }
+
+    # --- outbound events ------------------------------------------------------
+
+    async def _catch_up(self, stream, until=None) -> None:
+        subscription = self.subscriptions.get(stream)
+        if subscription is None:
+            return
+        for event in await _events(stream, subscription.last, until):
+            if event["seq"] > subscription.last:
+                await self.send_json(event)
+                subscription.last = event["seq"]
 
     async def stream_event(self, message):
-        """Relays an event of a subscribed stream to the client."""
-        await self.send(
-            text_data=json.dumps(
-                {
-                    "type": "event",
-                    "stream": message["stream"],
-                    "event": message["event"],
-                    "data": message["data"],
-                }
-            )
-        )
+        """An event of a subscribed stream: sent at most once, in order."""
+        stream = message["stream"]
+        subscription = self.subscriptions.get(stream)
+        if subscription is None:
+            return
+        seq = message.get("seq")
+        frame = {
+            "type": "event",
+            "stream": stream,
+            "seq": seq,
+            "event": message["event"],
+            "data": message["data"],
+        }
+        if seq is not None:
+            if seq <= subscription.last:
+                return  # seen already
+            if seq > subscription.last + 1:
+                await self._catch_up(stream, until=seq - 1)
+            subscription.last = seq
+        await self.send_json(frame)
+        if stream == user_stream(self.user.pk) and message["event"] == "membership.revoked":
+            await self._recheck_group(message["data"].get("group"))

@@ -11,6 +11,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.db.models import F
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +29,18 @@ def group_stream(group_id: int) -> str:
     return f"group:{group_id}"
 
 
-def event_message(stream: str, event_type: str, payload: dict) -> dict:
+def event_message(stream: str, event_type: str, payload: dict, seq: int | None = None) -> dict:
     """The channel-layer message for one event; identical for every recipient."""
-    return {"type": "stream.event", "stream": stream, "event": event_type, "data": payload}
+    return {
+        "type": "stream.event",
+        "stream": stream,
+        "seq": seq,
+        "event": event_type,
+        "data": payload,
+    }
 
 
-def publish(stream: str, event_type: str, payload: dict) -> None:
+def publish(stream: str, event_type: str, payload: dict, seq: int | None = None) -> None:
     """Sends an event now. Delivery is best effort: the database stays the
     source of truth, so a channel layer that is down is logged, not raised."""
     layer = get_channel_layer()
@@ -41,7 +48,7 @@ def publish(stream: str, event_type: str, payload: dict) -> None:
         return
     try:
         async_to_sync(layer.group_send)(
-            stream_group(stream), event_message(stream, event_type, payload)
+            stream_group(stream), event_message(stream, event_type, payload, seq)
         )
     except Exception:
         logger.exception("Could not publish %s on %s", event_type, stream)
@@ -50,3 +57,48 @@ def publish(stream: str, event_type: str, payload: dict) -> None:
 def publish_on_commit(stream: str, event_type: str, payload: dict) -> None:
     """Sends an event once the surrounding transaction commits (at once outside one)."""
     transaction.on_commit(lambda: publish(stream, event_type, payload))
+
+
+def next_seq(stream: str) -> int:
+    """Allocates the next sequence number of ``stream``. Must run inside the
+    writing transaction: the counter row stays locked until commit, so
+    sequence order is commit order."""
+    from .models import StreamCounter
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("next_seq() must run inside transaction.atomic()")
+    updated = StreamCounter.objects.filter(stream=stream).update(last_seq=F("last_seq") + 1)
+    if not updated:
+        StreamCounter.objects.bulk_create([StreamCounter(stream=stream)], ignore_conflicts=True)
+        StreamCounter.objects.filter(stream=stream).update(last_seq=F("last_seq") + 1)
+    return StreamCounter.objects.values_list("last_seq", flat=True).get(stream=stream)
+
+
+def emit(stream: str, event_type: str, payload: dict) -> int:
+    """Records an event on ``stream`` with the next sequence number and sends
+    it after commit. For events a reconnecting client must be able to catch up
+    on. Must run inside the writing transaction; returns the sequence number."""
+    from .models import StreamEvent
+
+    seq = next_seq(stream)
+    StreamEvent.objects.create(stream=stream, seq=seq, type=event_type, data=payload)
+    transaction.on_commit(lambda: publish(stream, event_type, payload, seq))
+    return seq
+
+
+def events_after(stream: str, seq: int, *, until: int | None = None, limit: int = 500):
+    """The recorded events of ``stream`` after ``seq`` (up to ``until``), in order."""
+    from .models import StreamEvent
+
+    events = StreamEvent.objects.filter(stream=stream, seq__gt=seq)
+    if until is not None:
+        events = events.filter(seq__lte=until)
+    return list(events.order_by("seq")[:limit])
+
+
+def last_seq(stream: str) -> int:
+    from .models import StreamCounter
+
+    return (
+        StreamCounter.objects.filter(stream=stream).values_list("last_seq", flat=True).first() or 0
+    )

@@ -139,3 +139,15 @@ def needs_mfa_to_moderate(user) -> bool:
     from allauth.mfa.utils import is_mfa_enabled
 
     return not is_mfa_enabled(user)
+
+
+def group_stream_access(user, key: str):
+    """Socket access to the group's own stream (``group:<id>``): its people,
+    until their access ends."""
+    from core.streams import Access
+
+    group = groups_visible_to(user).filter(pk=key).first()
+    if group is None:
+        return None
+    membership = membership_of(user, group)
+    return Access(group_id=group.pk, expires_at=membership.expires_at if membership else None)

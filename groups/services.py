@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from core.realtime import group_stream, publish_on_commit, user_stream
+from core.realtime import emit, group_stream, user_stream
 
 from . import emails, permissions
 from .models import AuditEntry, Invitation, JoinRequest, Membership, Role, WorkingGroup
@@ -43,7 +43,7 @@ def _membership_changed(membership: Membership) -> None:
         "role": membership.role,
         "active": membership.is_valid,
     }
-    publish_on_commit(group_stream(membership.group_id), "membership.changed", payload)
+    emit(group_stream(membership.group_id), "membership.changed", payload)
 
 
 def _require_guest_end(role: str, expires_at) -> None:
@@ -95,7 +95,7 @@ def group_update(*, actor: User, group: WorkingGroup, data: dict) -> WorkingGrou
                 summary=", ".join(changed),
                 fields=changed,
             )
-            publish_on_commit(group_stream(group.pk), "group.updated", {"group": group.pk})
+            emit(group_stream(group.pk), "group.updated", {"group": group.pk})
     return group
 
 
@@ -147,7 +147,7 @@ def _membership_grant(*, actor, group, user, role, expires_at, invited_by) -> Me
             role=role,
         )
         _membership_changed(membership)
-        publish_on_commit(user_stream(user.pk), "membership.created", {"group": group.pk})
+        emit(user_stream(user.pk), "membership.created", {"group": group.pk})
     return membership
 
 
@@ -238,9 +238,7 @@ def _membership_end(*, actor: User, membership: Membership, action: str) -> Memb
             user=membership.user_id,
         )
         _membership_changed(membership)
-        publish_on_commit(
-            user_stream(membership.user_id), "membership.revoked", {"group": membership.group_id}
-        )
+        emit(user_stream(membership.user_id), "membership.revoked", {"group": membership.group_id})
     return membership
 
 

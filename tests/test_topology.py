@@ -377,7 +377,13 @@ async def test_event_published_once_reaches_sockets_on_both_processes(
         with override_settings(CHANNEL_LAYERS=layers):
             await asyncio.to_thread(publish, stream, "test.ping", {"n": 1})
 
-        expected = {"type": "event", "stream": stream, "event": "test.ping", "data": {"n": 1}}
+        expected = {
+            "type": "event",
+            "stream": stream,
+            "seq": None,
+            "event": "test.ping",
+            "data": {"n": 1},
+        }
         assert await next_frame(on_a) == expected
         assert await next_frame(on_b) == expected
         with pytest.raises(TimeoutError):

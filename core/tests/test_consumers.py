@@ -117,6 +117,7 @@ async def test_event_published_to_user_stream_reaches_the_socket(socket, user):
     assert await socket.receive_json_from() == {
         "type": "event",
         "stream": f"user:{user.pk}",
+        "seq": None,
         "event": "test.ping",
         "data": {"n": 1},
     }

@@ -105,9 +105,9 @@ def published(monkeypatch):
     sent = []
     original = realtime.publish
 
-    def recording(stream, event_type, payload):
+    def recording(stream, event_type, payload, seq=None):
         sent.append((stream, event_type, payload))
-        original(stream, event_type, payload)
+        original(stream, event_type, payload, seq)
 
     monkeypatch.setattr(realtime, "publish", recording)
     return sent

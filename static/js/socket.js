@@ -1,7 +1,12 @@
-// The one WebSocket of a browser tab. It reconnects with backoff and hands every
-// event to the page as a DOM event, so that features stay small:
-//   document.addEventListener("ws:event", (e) => e.detail /* {stream, event, data} */)
-// Pages send frames with `window.workspaceSocket.send({type: ..., ...})`.
+// The one WebSocket of a browser tab. It multiplexes the streams the page
+// subscribes to, reconnects with backoff, and on reconnect asks for every
+// stream's events after the last sequence number it saw, so that each event
+// reaches the page exactly once and in order.
+//
+//   workspaceSocket.subscribe("thread:12", 40)   // 40: the seq the page was rendered at
+//   document.addEventListener("ws:event", (e) => e.detail /* {stream, seq, event, data} */)
+//   workspaceSocket.send({type: "...", ...})
+// A page can also declare its streams: <div data-stream="thread:12" data-seq="40">.
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 15000;
@@ -11,6 +16,7 @@ class WorkspaceSocket {
     this.url = url;
     this.delay = MIN_DELAY;
     this.queue = [];
+    this.streams = new Map(); // stream -> last seq seen (null: none yet)
     this.connect();
   }
 
@@ -19,8 +25,9 @@ class WorkspaceSocket {
     this.ws.addEventListener("open", () => {
       this.delay = MIN_DELAY;
       document.documentElement.dataset.socket = "open";
-      document.dispatchEvent(new CustomEvent("ws:open"));
+      for (const [stream, seq] of this.streams) this.sendSubscribe(stream, seq);
       for (const frame of this.queue.splice(0)) this.ws.send(JSON.stringify(frame));
+      document.dispatchEvent(new CustomEvent("ws:open"));
     });
     this.ws.addEventListener("message", (message) => {
       let frame;
@@ -29,8 +36,13 @@ class WorkspaceSocket {
       } catch {
         return;
       }
-      const name = frame.type === "event" ? "ws:event" : `ws:${frame.type}`;
-      document.dispatchEvent(new CustomEvent(name, { detail: frame }));
+      if (frame.type === "event") {
+        if (!this.accept(frame)) return;
+        document.dispatchEvent(new CustomEvent("ws:event", { detail: frame }));
+        return;
+      }
+      if (frame.type === "unsubscribed") this.streams.delete(frame.stream);
+      document.dispatchEvent(new CustomEvent(`ws:${frame.type}`, { detail: frame }));
     });
     this.ws.addEventListener("close", (event) => {
       document.documentElement.dataset.socket = "closed";
@@ -42,6 +54,33 @@ class WorkspaceSocket {
     });
   }
 
+  // An event is shown once: a number at or below the last one seen is a repeat.
+  accept(frame) {
+    if (frame.seq === null || frame.seq === undefined || !this.streams.has(frame.stream)) {
+      return true;
+    }
+    const last = this.streams.get(frame.stream);
+    if (last !== null && frame.seq <= last) return false;
+    this.streams.set(frame.stream, frame.seq);
+    return true;
+  }
+
+  subscribe(stream, since = null) {
+    this.streams.set(stream, since);
+    if (this.ws.readyState === WebSocket.OPEN) this.sendSubscribe(stream, since);
+  }
+
+  unsubscribe(stream) {
+    this.streams.delete(stream);
+    this.send({ type: "unsubscribe", stream });
+  }
+
+  sendSubscribe(stream, since) {
+    const frame = { type: "subscribe", stream };
+    if (since !== null && since !== undefined) frame.since = since;
+    this.ws.send(JSON.stringify(frame));
+  }
+
   send(frame) {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
     else this.queue.push(frame);
@@ -49,4 +88,9 @@ class WorkspaceSocket {
 }
 
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-window.workspaceSocket = new WorkspaceSocket(`${scheme}//${location.host}/ws/`);
+const socket = new WorkspaceSocket(`${scheme}//${location.host}/ws/`);
+window.workspaceSocket = socket;
+for (const element of document.querySelectorAll("[data-stream]")) {
+  const seq = element.dataset.seq === undefined ? null : Number(element.dataset.seq);
+  socket.subscribe(element.dataset.stream, Number.isFinite(seq) ? seq : null);
+}

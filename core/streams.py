@@ -1,0 +1,57 @@
+"""Streams a client may subscribe to over its socket, and who may.
+
+Each app registers its stream kinds in ``AppConfig.ready()``::
+
+    streams.register("thread", authorize_thread)
+
+``authorize(user, key) -> Access | None`` is built on the app's permission
+functions (the same ones the pages use); None means "no such stream for you"
+(missing and forbidden alike).
+"""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Access:
+    """A granted subscription: which group it belongs to (so that losing the
+    group ends it) and when it ends by itself (a guest's access end)."""
+
+    group_id: int | None = None
+    expires_at: datetime.datetime | None = None
+
+
+Authorizer = Callable[[object, str], Access | None]
+_registry: dict[str, Authorizer] = {}
+
+
+def register(kind: str, authorize: Authorizer) -> None:
+    _registry[kind] = authorize
+
+
+def parse(stream: object) -> tuple[str, str] | None:
+    """``"thread:12"`` → ("thread", "12"); None for anything malformed."""
+    if not isinstance(stream, str) or len(stream) > 100 or stream.count(":") != 1:
+        return None
+    kind, key = stream.split(":")
+    if kind not in _registry or not key or not key.isascii() or not key.isalnum():
+        return None
+    return kind, key
+
+
+def authorize(user, stream: str) -> Access | None:
+    """Access to ``stream`` for ``user``, or None. Runs database queries."""
+    parsed = parse(stream)
+    if parsed is None or not user.is_authenticated:
+        return None
+    kind, key = parsed
+    return _registry[kind](user, key)
+
+
+def _authorize_user_stream(user, key: str) -> Access | None:
+    return Access() if str(user.pk) == key else None
+
+
+register("user", _authorize_user_stream)
