@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 
@@ -87,6 +88,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.get_full_name()
+
+    @property
+    def mention_handle(self) -> str:
+        """What others type after @ to mention this person: their name as a slug."""
+        return slugify(self.get_full_name()) or f"user{self.pk}"
 
     def clean(self):
         super().clean()

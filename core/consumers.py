@@ -221,3 +221,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await self.send_json(frame)
         if stream == user_stream(self.user.pk) and message["event"] == "membership.revoked":
             await self._recheck_group(message["data"].get("group"))
+        elif message["event"] == "access.changed":
+            # e.g. a thread moved to another group or was hidden: who may
+            # follow the stream is decided afresh.
+            await self._recheck(stream)

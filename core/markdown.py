@@ -5,6 +5,7 @@ so whatever the renderer lets through, only the allowed tags, attributes and URL
 schemes reach the page. Links get ``rel="nofollow noopener noreferrer"``.
 """
 
+import re
 from collections.abc import Callable
 
 import nh3
@@ -71,8 +72,47 @@ def sanitise(html: str) -> str:
     )
 
 
-def render(text: str, *, preprocess: Callable[[str], str] | None = None) -> str:
-    """Markdown source → safe HTML. ``preprocess`` may rewrite the Markdown
-    source first (mentions become links); its output is sanitised like the rest."""
-    source = preprocess(text) if preprocess else text
-    return sanitise(_md.render(source))
+MENTION = re.compile(r"@([A-Za-z0-9][A-Za-z0-9._-]{0,62}[A-Za-z0-9]|[A-Za-z0-9])")
+# A mention resolver maps a handle to (display name, profile URL), or None.
+MentionResolver = Callable[[str], tuple[str, str] | None]
+
+
+def _mention_rule(state, silent: bool) -> bool:
+    """``@handle`` of someone the resolver knows becomes a link to their profile.
+    Not inside code; not in the middle of a word or an email address."""
+    resolver = state.env.get("mentions")
+    pos = state.pos
+    if resolver is None or state.src[pos] != "@":
+        return False
+    if pos > 0 and (state.src[pos - 1].isalnum() or state.src[pos - 1] in "._-@"):
+        return False
+    match = MENTION.match(state.src, pos)
+    if match is None:
+        return False
+    found = resolver(match.group(1).lower())
+    if found is None:
+        return False
+    if not silent:
+        name, url = found
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": url, "class": "mention"}
+        text = state.push("text", "", 0)
+        text.content = f"@{name}"
+        state.push("link_close", "a", -1)
+    state.pos = match.end()
+    return True
+
+
+_md.inline.ruler.before("emphasis", "mention", _mention_rule)
+
+
+def render(text: str, *, mentions: MentionResolver | None = None) -> str:
+    """Markdown source → safe HTML. With ``mentions``, ``@handle`` of a person
+    it resolves becomes a link (their display name is escaped like any text)."""
+    env = {"mentions": mentions} if mentions else {}
+    return sanitise(_md.render(text, env))
+
+
+def mentioned_handles(text: str) -> set[str]:
+    """The handles written as ``@handle`` in ``text`` (lower case)."""
+    return {match.group(1).lower() for match in MENTION.finditer(text or "")}

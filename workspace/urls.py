@@ -8,6 +8,7 @@ admin.site.login = login_required(admin.site.login)
 urlpatterns = [
     path("", include("core.urls")),
     path("", include("groups.urls")),
+    path("", include("discussions.urls")),
     path("accounts/", include("allauth.urls")),
     path("profile/", include("accounts.urls")),
     path("admin/", admin.site.urls),

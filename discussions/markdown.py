@@ -1,0 +1,41 @@
+"""Discussion posts through the one Markdown pipeline, with @mentions of the
+group's people."""
+
+from django.urls import reverse
+
+from core import markdown
+from groups.models import Membership
+
+
+def mention_resolver(group):
+    """@handle → (display name, profile URL) for the group's valid members.
+    A handle two people share resolves to nobody."""
+    people = {}
+    ambiguous = set()
+    for membership in Membership.objects.valid().filter(group=group).select_related("user"):
+        user = membership.user
+        handle = user.mention_handle
+        if handle in people:
+            ambiguous.add(handle)
+        people[handle] = (user, (user.get_full_name(), reverse("accounts:profile", args=[user.pk])))
+    for handle in ambiguous:
+        people.pop(handle)
+
+    def resolve(handle: str):
+        found = people.get(handle)
+        return found[1] if found else None
+
+    resolve.people = {handle: found[0] for handle, found in people.items()}
+    return resolve
+
+
+def render_post(body: str, group) -> tuple[str, list]:
+    """The post's safe HTML and the people it mentions."""
+    resolver = mention_resolver(group)
+    html = markdown.render(body, mentions=resolver)
+    mentioned = [
+        resolver.people[handle]
+        for handle in markdown.mentioned_handles(body)
+        if handle in resolver.people
+    ]
+    return html, mentioned

@@ -1,0 +1,449 @@
+"""Writes to discussions. Each checks permission, runs in one transaction,
+records moderator actions in the group's audit log, and emits its event on
+the thread's stream (``thread:<id>``) after commit, numbered:
+
+- ``post.created`` {post, parent, position}
+- ``post.edited`` {post}, ``post.deleted`` {post}, ``post.hidden`` / ``post.unhidden`` {post}
+- ``post.reactions`` {post, counts: {kind: n}}
+- ``thread.updated`` {thread, pinned, locked, hidden, title}
+- ``thread.moved`` {thread, group} followed by ``access.changed`` (sockets re-check access)
+- ``posts.split`` {posts: [ids], to_thread}
+
+Payloads carry ids, never per-viewer HTML: each page fetches what it shows.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.realtime import emit
+from groups import permissions as group_permissions
+from groups.models import WorkingGroup
+from groups.services import audit
+
+from . import permissions
+from .markdown import render_post
+from .models import (
+    MAX_DEPTH,
+    POSITION_WIDTH,
+    Post,
+    PostRevision,
+    Reaction,
+    ReactionKind,
+    ReadState,
+    Report,
+    Subscription,
+    Thread,
+)
+
+MAX_BODY = 20_000
+MAX_TITLE = 200
+
+
+def _clean_body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError(_("Please write something."), code="empty")
+    if len(body) > MAX_BODY:
+        raise ValidationError(
+            _("A post can be at most %(max)d characters long.") % {"max": MAX_BODY}, code="long"
+        )
+    if "\x00" in body:
+        raise ValidationError(_("The text contains characters that are not allowed."))
+    return body
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join((title or "").split())
+    if not title:
+        raise ValidationError(_("Please give the thread a title."), code="empty")
+    if len(title) > MAX_TITLE:
+        raise ValidationError(_("The title is too long."), code="long")
+    return title
+
+
+def _watch(user, thread) -> None:
+    Subscription.objects.get_or_create(user=user, thread=thread)
+
+
+def _search_text(title: str, body: str) -> str:
+    return f"{title}\n{body}"
+
+
+def _add_post(*, actor, thread: Thread, body: str, parent: Post | None) -> Post:
+    """Adds a post to a thread locked FOR UPDATE by the caller."""
+    html, _mentioned = render_post(body, thread.group)
+    position = thread.last_position + 1
+    if parent is not None and parent.depth + 1 < MAX_DEPTH:
+        path, depth = parent.path, parent.depth + 1
+    elif parent is not None:  # too deep: shown beside its parent, "in reply to"
+        path, depth = parent.path[:-POSITION_WIDTH], parent.depth
+    else:
+        path, depth = "", 0
+    post = Post.objects.create(
+        thread=thread,
+        parent=parent,
+        author=actor,
+        position=position,
+        path=path + f"{position:0{POSITION_WIDTH}d}",
+        depth=depth,
+        body=body,
+        body_html=html,
+        search_text=_search_text(thread.title, body),
+    )
+    PostRevision.objects.create(post=post, number=1, body=body, editor=actor)
+    Thread.objects.filter(pk=thread.pk).update(
+        last_position=position, post_count=F("post_count") + 1, last_activity_at=post.created_at
+    )
+    thread.last_position = position
+    _watch(actor, thread)
+    ReadState.objects.update_or_create(
+        user=actor, thread=thread, defaults={"last_read_position": position}
+    )
+    return post
+
+
+def thread_create(*, actor, group: WorkingGroup, title: str, body: str) -> Thread:
+    """Starts a thread with its first post. Members of the group (guests too),
+    not in archived groups; PermissionDenied otherwise. Sends
+    ``thread.created`` {thread} on the group's stream."""
+    permissions.check_start_thread(actor, group)
+    title = _clean_title(title)
+    body = _clean_body(body)
+    with transaction.atomic():
+        thread = Thread.objects.create(group=group, title=title, author=actor)
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        _add_post(actor=actor, thread=thread, body=body, parent=None)
+        emit(f"group:{group.pk}", "thread.created", {"thread": thread.pk})
+    return thread
+
+
+def post_create(*, actor, thread: Thread, body: str, parent: Post | None = None) -> Post:
+    """Replies in ``thread`` (to ``parent`` if given). ValidationError if the
+    thread is locked (moderators may still write) or the parent is elsewhere."""
+    body = _clean_body(body)
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        if not group_permissions.is_member(actor, thread.group):
+            raise PermissionDenied
+        if not permissions.can_reply(actor, thread):
+            if thread.locked:
+                raise ValidationError(
+                    _("This thread is locked: it takes no new posts."), code="locked"
+                )
+            raise PermissionDenied
+        if parent is not None and parent.thread_id != thread.pk:
+            raise ValidationError(_("You can only reply to a post of this thread."))
+        post = _add_post(actor=actor, thread=thread, body=body, parent=parent)
+        emit(
+            thread.stream,
+            "post.created",
+            {"post": post.pk, "parent": parent.pk if parent else None, "position": post.position},
+        )
+    return post
+
+
+def post_edit(*, actor, post: Post, body: str) -> Post:
+    """Changes a post's text, keeping every version. Its author, or the
+    group's moderators. Concurrent edits each keep their revision."""
+    body = _clean_body(body)
+    with transaction.atomic():
+        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        if not permissions.can_edit_post(actor, post):
+            raise PermissionDenied
+        if body == post.body:
+            return post
+        number = (
+            post.revisions.order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
+        PostRevision.objects.create(post=post, number=number, body=body, editor=actor)
+        post.body = body
+        post.body_html, _mentioned = render_post(body, post.thread.group)
+        post.edited_at = timezone.now()
+        post.search_text = _search_text(post.thread.title, body)
+        post.save(update_fields=["body", "body_html", "edited_at", "search_text"])
+        if actor.pk != post.author_id:
+            audit(
+                group=post.thread.group,
+                actor=actor,
+                action="post.edited",
+                summary=f"{post.thread} #{post.position}",
+                post=post.pk,
+            )
+        emit(post.thread.stream, "post.edited", {"post": post.pk})
+    return post
+
+
+def post_delete(*, actor, post: Post) -> Post:
+    """Deletes a post softly: its place in the tree stays, its text goes."""
+    with transaction.atomic():
+        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        if not permissions.can_delete_post(actor, post):
+            raise PermissionDenied
+        post.deleted_at = timezone.now()
+        post.body = ""
+        post.body_html = ""
+        post.search_text = ""
+        post.save(update_fields=["deleted_at", "body", "body_html", "search_text"])
+        Thread.objects.filter(pk=post.thread_id).update(post_count=F("post_count") - 1)
+        if actor.pk != post.author_id:
+            audit(
+                group=post.thread.group,
+                actor=actor,
+                action="post.deleted",
+                summary=f"{post.thread} #{post.position}",
+                post=post.pk,
+            )
+        emit(post.thread.stream, "post.deleted", {"post": post.pk})
+    return post
+
+
+def post_set_hidden(*, actor, post: Post, hidden: bool, reason: str = "") -> Post:
+    """Hides a post (its author sees why) or shows it again. Moderators only;
+    a reason is required to hide. Two moderators acting at once: the later
+    one wins, both are in the audit log."""
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        permissions.check_moderate_thread(actor, post.thread)
+        if hidden and not reason:
+            raise ValidationError(_("Please give a reason: its author will see it."))
+        if post.hidden == hidden and post.hidden_reason == (reason if hidden else ""):
+            return post
+        post.hidden = hidden
+        post.hidden_reason = reason if hidden else ""
+        post.hidden_by = actor if hidden else None
+        post.save(update_fields=["hidden", "hidden_reason", "hidden_by"])
+        action = "post.hidden" if hidden else "post.unhidden"
+        audit(
+            group=post.thread.group,
+            actor=actor,
+            action=action,
+            summary=f"{post.thread} #{post.position}: {reason}"[:500],
+            post=post.pk,
+        )
+        emit(post.thread.stream, action, {"post": post.pk})
+    return post
+
+
+def reaction_toggle(*, actor, post: Post, kind: str) -> bool:
+    """Adds the actor's reaction, or takes it back. Returns True if it is on now."""
+    if kind not in ReactionKind.values:
+        raise ValidationError(_("Unknown reaction."))
+    with transaction.atomic():
+        post = Post.objects.select_related("thread__group").get(pk=post.pk)
+        if not permissions.can_react(actor, post):
+            raise PermissionDenied
+        deleted, _rows = Reaction.objects.filter(post=post, user=actor, kind=kind).delete()
+        if not deleted:
+            Reaction.objects.get_or_create(post=post, user=actor, kind=kind)
+        counts = dict(
+            Reaction.objects.filter(post=post).values_list("kind").annotate(n=Count("id"))
+        )
+        emit(post.thread.stream, "post.reactions", {"post": post.pk, "counts": counts})
+    return not deleted
+
+
+def _thread_flags(*, actor, thread: Thread, action: str, **flags) -> Thread:
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        permissions.check_moderate_thread(actor, thread)
+        changed = {k: v for k, v in flags.items() if getattr(thread, k) != v}
+        if not changed:
+            return thread
+        for field, value in changed.items():
+            setattr(thread, field, value)
+        thread.save(update_fields=list(changed))
+        audit(
+            group=thread.group, actor=actor, action=action, summary=thread.title, thread=thread.pk
+        )
+        emit(
+            thread.stream,
+            "thread.updated",
+            {
+                "thread": thread.pk,
+                "pinned": thread.pinned,
+                "locked": thread.locked,
+                "hidden": thread.hidden,
+                "title": thread.title,
+            },
+        )
+        if "hidden" in changed:
+            emit(thread.stream, "access.changed", {"thread": thread.pk})
+    return thread
+
+
+def thread_pin(*, actor, thread, pinned: bool = True) -> Thread:
+    """Pins a thread to the top of the list (or unpins it). Moderators only."""
+    return _thread_flags(
+        actor=actor,
+        thread=thread,
+        action="thread.pinned" if pinned else "thread.unpinned",
+        pinned=pinned,
+    )
+
+
+def thread_lock(*, actor, thread, locked: bool = True) -> Thread:
+    """Locks a thread against new posts (or opens it). Moderators only."""
+    return _thread_flags(
+        actor=actor,
+        thread=thread,
+        action="thread.locked" if locked else "thread.unlocked",
+        locked=locked,
+    )
+
+
+def thread_hide(*, actor, thread, hidden: bool = True) -> Thread:
+    """Hides a thread from members (moderators still see it). Moderators only."""
+    return _thread_flags(
+        actor=actor,
+        thread=thread,
+        action="thread.hidden" if hidden else "thread.unhidden",
+        hidden=hidden,
+    )
+
+
+def thread_move(*, actor, thread: Thread, to_group: WorkingGroup) -> Thread:
+    """Moves a thread to another group the actor moderates; access follows the
+    new group at once (open sockets re-check it)."""
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        permissions.check_moderate_thread(actor, thread)
+        if not group_permissions.is_moderator(actor, to_group):
+            raise PermissionDenied
+        if to_group.pk == thread.group_id:
+            return thread
+        old_group = thread.group
+        thread.group = to_group
+        thread.save(update_fields=["group"])
+        summary = f"{thread.title}: {old_group} → {to_group}"
+        audit(group=old_group, actor=actor, action="thread.moved_out", summary=summary)
+        audit(group=to_group, actor=actor, action="thread.moved_in", summary=summary)
+        emit(thread.stream, "thread.moved", {"thread": thread.pk, "group": to_group.pk})
+        emit(thread.stream, "access.changed", {"thread": thread.pk})
+    return thread
+
+
+def thread_split(*, actor, post: Post, title: str) -> Thread:
+    """Moves ``post`` and all replies below it into a new thread with ``title``.
+    Moderators only. Positions are renumbered in the new thread."""
+    title = _clean_title(title)
+    with transaction.atomic():
+        source = Thread.objects.select_for_update().select_related("group").get(pk=post.thread_id)
+        permissions.check_moderate_thread(actor, source)
+        post = Post.objects.get(pk=post.pk)
+        if post.position == 1 and post.parent_id is None and source.posts.count() == 1:
+            raise ValidationError(_("A thread cannot be split off from itself."))
+        moved = list(
+            source.posts.filter(path__startswith=post.path).order_by("path").only("id", "path")
+        )
+        target = Thread.objects.create(group=source.group, title=title, author=post.author)
+        # Renumber in page order; each path segment is the position of an
+        # ancestor inside the moved subtree, so it maps to its new number.
+        prefix_len = len(post.path) - POSITION_WIDTH
+        new_number = {
+            item.path[-POSITION_WIDTH:]: number for number, item in enumerate(moved, start=1)
+        }
+        for number, item in enumerate(moved, start=1):
+            relative = item.path[prefix_len:]
+            segments = [
+                relative[i : i + POSITION_WIDTH] for i in range(0, len(relative), POSITION_WIDTH)
+            ]
+            Post.objects.filter(pk=item.pk).update(
+                thread=target,
+                position=number,
+                path="".join(f"{new_number[seg]:0{POSITION_WIDTH}d}" for seg in segments),
+                depth=len(segments) - 1,
+            )
+        Post.objects.filter(pk=post.pk).update(parent=None)
+        now = timezone.now()
+        Thread.objects.filter(pk=target.pk).update(
+            last_position=len(moved), post_count=len(moved), last_activity_at=now
+        )
+        source.post_count = source.posts.filter(deleted_at__isnull=True).count()
+        source.save(update_fields=["post_count"])
+        audit(
+            group=source.group,
+            actor=actor,
+            action="thread.split",
+            summary=f"{source.title} → {title}",
+            thread=source.pk,
+            new_thread=target.pk,
+        )
+        emit(
+            source.stream,
+            "posts.split",
+            {"posts": [item.pk for item in moved], "to_thread": target.pk},
+        )
+    return target
+
+
+def report_create(*, actor, post: Post, reason: str) -> Report:
+    """A member reports a post to the group's moderators."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Please say what is wrong with this post."))
+    if len(reason) > 2000:
+        raise ValidationError(_("The reason is too long."))
+    post = Post.objects.select_related("thread__group").get(pk=post.pk)
+    if not permissions.can_report(actor, post):
+        raise PermissionDenied
+    with transaction.atomic():
+        report = Report.objects.create(post=post, reporter=actor, reason=reason)
+        audit(
+            group=post.thread.group,
+            actor=actor,
+            action="report.created",
+            summary=f"{post.thread} #{post.position}",
+            post=post.pk,
+        )
+        emit(f"group:{post.thread.group_id}", "report.created", {"report": report.pk})
+    return report
+
+
+def report_close(*, actor, report: Report, dismiss: bool = False) -> Report:
+    """Resolves (the moderator acted) or dismisses a report. Moderators only."""
+    with transaction.atomic():
+        report = (
+            Report.objects.select_for_update()
+            .select_related("post__thread__group")
+            .get(pk=report.pk)
+        )
+        permissions.check_moderate_thread(actor, report.post.thread)
+        if report.status != Report.Status.OPEN:
+            raise ValidationError(_("This report was handled already."))
+        report.status = Report.Status.DISMISSED if dismiss else Report.Status.RESOLVED
+        report.handled_by = actor
+        report.handled_at = timezone.now()
+        report.save(update_fields=["status", "handled_by", "handled_at"])
+        audit(
+            group=report.post.thread.group,
+            actor=actor,
+            action=f"report.{report.status}",
+            summary=f"{report.post.thread} #{report.post.position}",
+        )
+    return report
+
+
+def thread_mark_read(*, user, thread: Thread, position: int) -> None:
+    """Remembers that ``user`` has read ``thread`` up to ``position`` (never backwards)."""
+    position = min(max(0, int(position)), thread.last_position)
+    state, created = ReadState.objects.get_or_create(
+        user=user, thread=thread, defaults={"last_read_position": position}
+    )
+    if not created and state.last_read_position < position:
+        ReadState.objects.filter(pk=state.pk, last_read_position__lt=position).update(
+            last_read_position=position
+        )
+
+
+def subscription_set(*, user, thread: Thread, watching: bool) -> None:
+    """Starts or stops watching a thread."""
+    if not permissions.threads_visible_to(user).filter(pk=thread.pk).exists():
+        raise PermissionDenied
+    if watching:
+        _watch(user, thread)
+    else:
+        Subscription.objects.filter(user=user, thread=thread).delete()
