@@ -1,28 +1,12 @@
 """Two-factor authentication with TOTP and recovery codes, through allauth's views."""
 
-import base64
-import hashlib
-import hmac
-import struct
-import time
-
 import pytest
 from allauth.mfa.models import Authenticator
 from django.urls import reverse
 
+from tests.totp import totp
+
 pytestmark = pytest.mark.django_db
-
-
-def totp(secret: str, *, offset: int = 0, period: int = 30) -> str:
-    """RFC 6238 code for ``secret`` (written out here so the test does not
-    trust the implementation it checks)."""
-    counter = int(time.time()) // period + offset
-    digest = hmac.new(
-        base64.b32decode(secret, casefold=True), struct.pack(">Q", counter), hashlib.sha1
-    ).digest()
-    start = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[start : start + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
 
 
 @pytest.fixture

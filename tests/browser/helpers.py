@@ -4,13 +4,8 @@ Fixtures live in conftest.py; these are plain functions so that test modules
 import them: ``from tests.browser.helpers import login``.
 """
 
-import base64
-import hashlib
-import hmac
 import os
 import re
-import struct
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +13,7 @@ from pathlib import Path
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
 
 from tests.servers import ROOT
+from tests.totp import totp
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -144,22 +140,6 @@ def login(page: Page, base_url: str, email: str, password: str) -> None:
     expect(page.locator("h1")).to_be_visible()
 
 
-def totp(secret: str, *, period: int = 30) -> str:
-    """The RFC 6238 code for ``secret`` now, written out here so that tests do
-    not trust the implementation they check. Waits for the next period when
-    this one ends in less than 5 seconds, so the code is still valid when the
-    server reads it."""
-    if period - time.time() % period < 5:
-        time.sleep(period - time.time() % period + 0.1)
-    counter = int(time.time()) // period
-    digest = hmac.new(
-        base64.b32decode(secret, casefold=True), struct.pack(">Q", counter), hashlib.sha1
-    ).digest()
-    start = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[start : start + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
-
-
 def login_with_totp(page: Page, base_url: str, email: str, password: str, secret: str) -> None:
     """Signs in through the real login form, completes the two-factor step with
     a code computed from ``secret`` and waits for the dashboard."""
@@ -168,7 +148,7 @@ def login_with_totp(page: Page, base_url: str, email: str, password: str, secret
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(base_url + "/accounts/2fa/authenticate/")
-    page.locator("input[name=code]").fill(totp(secret))
+    page.locator("input[name=code]").fill(totp(secret, fresh=True))
     page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(base_url + "/")
     expect(page.locator("h1")).to_be_visible()
