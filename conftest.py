@@ -8,6 +8,10 @@ import os
 
 import pytest
 
+# People and groups (member, moderator, guest, outsider, group, published...)
+# for every app's tests.
+pytest_plugins = ["tests.fixtures.people"]
+
 STRICT = os.environ.get("STRICT_TESTS") == "1"
 
 
@@ -48,11 +52,6 @@ def make_user(db, password):
 @pytest.fixture
 def user(make_user):
     return make_user("member@example.org", display_name="Mia Member")
-
-
-@pytest.fixture
-def organiser(make_user):
-    return make_user("organiser@example.org", display_name="Olga Organiser", is_staff=True)
 
 
 @pytest.fixture(autouse=True)
