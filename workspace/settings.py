@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "groups",
     "discussions",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +288,39 @@ SECURE_CSP = {
 # Per-user limit of inbound socket frames (count per window in seconds).
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
 WS_RATE_LIMIT = env.str("WS_RATE_LIMIT", default="20/5")
+# Documents: the largest upload, the types accepted (detected from the content),
+# and how downloads leave the server.
+DOCUMENTS_MAX_UPLOAD_BYTES = env.int("DOCUMENTS_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+DOCUMENTS_ALLOWED_TYPES = env.list(
+    "DOCUMENTS_ALLOWED_TYPES",
+    default=[
+        "application/pdf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+        "application/rtf",
+        "text/rtf",
+        "text/plain",
+        "text/csv",
+        "text/markdown",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/svg+xml",
+        "application/zip",
+    ],
+)
+# Behind the nginx of docker-compose.yml: answer downloads with X-Accel-Redirect
+# to its internal location instead of streaming them through daphne.
+DOCUMENTS_X_ACCEL = env.bool("DOCUMENTS_X_ACCEL", default=False)
+DOCUMENTS_X_ACCEL_PREFIX = env.str("DOCUMENTS_X_ACCEL_PREFIX", default="/protected-media/")
 # Invitations: how long a link stays valid; join requests: per-IP limit.
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
 JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
