@@ -9,9 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# gettext: msgfmt for compilemessages.
+# gettext: msgfmt for compilemessages; libmagic1: file types read from content.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext \
+    && apt-get install -y --no-install-recommends gettext libmagic1 \
     && rm -rf /var/lib/apt/lists/*
 
 # The processes run as this user; the code stays owned by root, read-only to it.

@@ -201,6 +201,7 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 WHITENOISE_USE_FINDERS = DEBUG
 
 S3_BUCKET_NAME = env.str("S3_BUCKET_NAME", default="")
+S3_URL_EXPIRE_SECONDS = env.int("S3_URL_EXPIRE_SECONDS", default=60)
 if S3_BUCKET_NAME:
     _media_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -212,7 +213,7 @@ if S3_BUCKET_NAME:
             "region_name": env.str("S3_REGION", default=None),
             "default_acl": None,
             "querystring_auth": True,
-            "querystring_expire": env.int("S3_URL_EXPIRE_SECONDS", default=60),
+            "querystring_expire": S3_URL_EXPIRE_SECONDS,
             "file_overwrite": False,
         },
     }
