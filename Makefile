@@ -8,11 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install messages lint format check-deploy clean
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/find-python
-	@command -v msgfmt >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq gettext >/dev/null; \
-	  else echo "error: msgfmt (GNU gettext) is needed to compile translations: install the 'gettext' package" >&2; exit 1; fi; }
+$(STAMP): requirements.txt requirements-dev.txt scripts/find-python scripts/system-packages
+	@scripts/system-packages
 	@test -x $(PY) || { py=$$(scripts/find-python) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
