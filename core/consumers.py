@@ -25,7 +25,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import ratelimit, realtime, streams
-from .realtime import stream_group, user_stream
+from .hub import get_hub
+from .realtime import user_stream
 
 # Close codes in the application range (4000-4999).
 CLOSE_UNAUTHENTICATED = 4401
@@ -82,7 +83,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     # --- subscriptions --------------------------------------------------------
 
     async def _join(self, stream, access, last) -> None:
-        await self.channel_layer.group_add(stream_group(stream), self.channel_name)
+        await get_hub().add(stream, self)
         subscription = Subscription(access, last)
         if access.expires_at is not None:
             delay = max(0.0, (access.expires_at - timezone.now()).total_seconds())
@@ -97,7 +98,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             return
         if subscription.timer is not None:
             subscription.timer.cancel()
-        await self.channel_layer.group_discard(stream_group(stream), self.channel_name)
+        await get_hub().discard(stream, self)
         if reason is not None:
             await self.send_json({"type": "unsubscribed", "stream": stream, "reason": reason})
 
@@ -198,27 +199,21 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 await self.send_json(event)
                 subscription.last = event["seq"]
 
-    async def stream_event(self, message):
-        """An event of a subscribed stream: sent at most once, in order."""
+    async def deliver(self, message: dict, text: str) -> None:
+        """An event of a subscribed stream, from this process's hub with its
+        frame already serialised: sent at most once, in sequence order."""
         stream = message["stream"]
         subscription = self.subscriptions.get(stream)
         if subscription is None:
             return
         seq = message.get("seq")
-        frame = {
-            "type": "event",
-            "stream": stream,
-            "seq": seq,
-            "event": message["event"],
-            "data": message["data"],
-        }
         if seq is not None:
             if seq <= subscription.last:
                 return  # seen already
             if seq > subscription.last + 1:
                 await self._catch_up(stream, until=seq - 1)
             subscription.last = seq
-        await self.send_json(frame)
+        await self.send(text_data=text)
         if stream == user_stream(self.user.pk) and message["event"] == "membership.revoked":
             await self._recheck_group(message["data"].get("group"))
         elif message["event"] == "access.changed":
