@@ -138,7 +138,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 text_data=error_frame("bad_frame", "A message is a JSON object with a type.")
             )
             return
-        handler = self.frame_handlers.get(frame["type"])
+        handler = self.frame_handlers.get(frame["type"]) or streams.frame_handler(frame["type"])
         if handler is None:
             await self.send(
                 text_data=error_frame("unknown_type", "Unknown message type.", got=frame["type"])
@@ -198,6 +198,12 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             if event["seq"] > subscription.last:
                 await self.send_json(event)
                 subscription.last = event["seq"]
+
+    async def send_error(self, code: str, message: str, **extra) -> None:
+        await self.send(text_data=error_frame(code, message, **extra))
+
+    def subscribed_to(self, stream: str) -> bool:
+        return stream in self.subscriptions
 
     async def deliver(self, message: dict, text: str) -> None:
         """An event of a subscribed stream, from this process's hub with its

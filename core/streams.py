@@ -55,3 +55,19 @@ def _authorize_user_stream(user, key: str) -> Access | None:
 
 
 register("user", _authorize_user_stream)
+
+
+# Inbound socket frames that apps handle (e.g. "chat.send"):
+# ``async def handler(consumer, frame: dict) -> None``. The consumer has
+# validated size, rate and JSON shape already; the handler validates the
+# fields, authorises with the app's permission functions and calls a service.
+FrameHandler = Callable[[object, dict], object]
+_frame_handlers: dict[str, FrameHandler] = {}
+
+
+def register_frame(frame_type: str, handler: FrameHandler) -> None:
+    _frame_handlers[frame_type] = handler
+
+
+def frame_handler(frame_type: str) -> FrameHandler | None:
+    return _frame_handlers.get(frame_type)
