@@ -74,13 +74,15 @@ def next_seq(stream: str) -> int:
     return StreamCounter.objects.values_list("last_seq", flat=True).get(stream=stream)
 
 
-def emit(stream: str, event_type: str, payload: dict) -> int:
-    """Records an event on ``stream`` with the next sequence number and sends
-    it after commit. For events a reconnecting client must be able to catch up
+def emit(stream: str, event_type: str, payload: dict, *, seq: int | None = None) -> int:
+    """Records an event on ``stream`` with the next sequence number (or ``seq``,
+    allocated earlier in the same transaction with ``next_seq``) and sends it
+    after commit. For events a reconnecting client must be able to catch up
     on. Must run inside the writing transaction; returns the sequence number."""
     from .models import StreamEvent
 
-    seq = next_seq(stream)
+    if seq is None:
+        seq = next_seq(stream)
     StreamEvent.objects.create(stream=stream, seq=seq, type=event_type, data=payload)
     transaction.on_commit(lambda: publish(stream, event_type, payload, seq))
     return seq

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "groups",
     "discussions",
     "documents",
+    "meetings",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,13 @@ DOCUMENTS_ALLOWED_TYPES = env.list(
 # to its internal location instead of streaming them through daphne.
 DOCUMENTS_X_ACCEL = env.bool("DOCUMENTS_X_ACCEL", default=False)
 DOCUMENTS_X_ACCEL_PREFIX = env.str("DOCUMENTS_X_ACCEL_PREFIX", default="/protected-media/")
+# Meetings: a meeting's chat room opens this long before and closes this long
+# after the meeting; chat messages are at most this long.
+MEETING_ROOM_OPENS_MINUTES_BEFORE = env.int("MEETING_ROOM_OPENS_MINUTES_BEFORE", default=30)
+MEETING_ROOM_CLOSES_MINUTES_AFTER = env.int("MEETING_ROOM_CLOSES_MINUTES_AFTER", default=60)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+# Presence: a socket that has not said "still here" for this long counts as gone.
+PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=60)
 # Invitations: how long a link stays valid; join requests: per-IP limit.
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
 JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")

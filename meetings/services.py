@@ -1,0 +1,254 @@
+"""Writes to meetings and chat rooms. Each checks permission, runs in one
+transaction, and emits after commit:
+
+on ``room:<id>`` (numbered; a reconnecting client catches up on them):
+- ``message.created`` {message}  (id, seq, author {id, name}, html, created_at, edited,
+  deleted)
+- ``message.edited`` {message}, ``message.deleted`` {message}
+- ``member.muted`` {user, until}
+on ``group:<id>``: ``meeting.scheduled`` / ``meeting.changed`` {meeting},
+``minutes.published`` {meeting}
+
+Typing and presence are not stored: see ``meetings.presence``.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.realtime import emit, next_seq
+from discussions.markdown import render_post
+from groups.services import audit
+
+from . import permissions
+from .models import CalendarFeed, ChatMessage, ChatRoom, Meeting, RoomMute
+
+
+def standing_room(group) -> ChatRoom:
+    """The group's standing room (created on first use)."""
+    room, _created = ChatRoom.objects.get_or_create(group=group, meeting=None)
+    return room
+
+
+def meeting_room(meeting: Meeting) -> ChatRoom:
+    room, _created = ChatRoom.objects.get_or_create(group=meeting.group, meeting=meeting)
+    return room
+
+
+def message_payload(message: ChatMessage) -> dict:
+    author = message.author
+    return {
+        "id": message.pk,
+        "room": message.room_id,
+        "seq": message.seq,
+        "author": {"id": author.pk, "name": author.get_full_name()} if author else None,
+        "html": message.body_html,
+        "created_at": message.created_at.isoformat(),
+        "edited": message.edited_at is not None,
+        "deleted": message.deleted_at is not None,
+    }
+
+
+def _clean_body(body) -> str:
+    if not isinstance(body, str):
+        raise ValidationError(_("A message is text."), code="type")
+    body = body.strip()
+    if not body:
+        raise ValidationError(_("The message is empty."), code="empty")
+    if len(body) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ValidationError(
+            _("A message can be at most %(max)d characters long.")
+            % {"max": settings.CHAT_MAX_MESSAGE_CHARS},
+            code="long",
+        )
+    if "\x00" in body:
+        raise ValidationError(_("The text contains characters that are not allowed."))
+    return body
+
+
+def message_send(*, actor, room: ChatRoom, body: str) -> ChatMessage:
+    """Posts a chat message. The room's sequence number is allocated inside the
+    transaction, so sequence order is commit order. PermissionDenied (with the
+    reason as message) if the actor may not write here now."""
+    body = _clean_body(body)
+    permissions.check_send_message(actor, room)
+    html, _mentioned = render_post(body, room.group)
+    with transaction.atomic():
+        seq = next_seq(room.stream)
+        message = ChatMessage.objects.create(
+            room=room, author=actor, body=body, body_html=html, seq=seq
+        )
+        emit(room.stream, "message.created", {"message": message_payload(message)}, seq=seq)
+    return message
+
+
+def message_edit(*, actor, message: ChatMessage, body: str) -> ChatMessage:
+    """Changes one's own message."""
+    body = _clean_body(body)
+    with transaction.atomic():
+        message = (
+            ChatMessage.objects.select_for_update().select_related("room__group").get(pk=message.pk)
+        )
+        if not permissions.can_edit_message(actor, message):
+            raise PermissionDenied(_("You can only edit your own messages."))
+        permissions.check_send_message(actor, message.room)
+        message.body = body
+        message.body_html, _mentioned = render_post(body, message.room.group)
+        message.edited_at = timezone.now()
+        message.save(update_fields=["body", "body_html", "edited_at"])
+        emit(message.room.stream, "message.edited", {"message": message_payload(message)})
+    return message
+
+
+def message_delete(*, actor, message: ChatMessage) -> ChatMessage:
+    """Deletes a message: one's own, or any as a moderator (audited)."""
+    with transaction.atomic():
+        message = (
+            ChatMessage.objects.select_for_update().select_related("room__group").get(pk=message.pk)
+        )
+        if not permissions.can_delete_message(actor, message):
+            raise PermissionDenied(_("You may not delete this message."))
+        message.deleted_at = timezone.now()
+        message.body = ""
+        message.body_html = ""
+        message.save(update_fields=["deleted_at", "body", "body_html"])
+        if message.author_id != actor.pk:
+            audit(
+                group=message.room.group,
+                actor=actor,
+                action="chat.message_deleted",
+                summary=f"{message.room} #{message.seq}",
+            )
+        emit(message.room.stream, "message.deleted", {"message": message_payload(message)})
+    return message
+
+
+def member_mute(*, actor, room: ChatRoom, user, minutes: int) -> RoomMute:
+    """A moderator mutes someone in a room for ``minutes`` (1 to 1440)."""
+    if not permissions.can_mute(actor, room):
+        raise PermissionDenied(_("Only moderators mute people."))
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= 1440:
+        raise ValidationError(_("Mute for 1 to 1440 minutes."), code="minutes")
+    until = timezone.now() + datetime.timedelta(minutes=minutes)
+    with transaction.atomic():
+        mute, _created = RoomMute.objects.update_or_create(
+            room=room, user=user, defaults={"until": until, "muted_by": actor}
+        )
+        audit(
+            group=room.group,
+            actor=actor,
+            action="chat.muted",
+            summary=f"{user} in {room} for {minutes} min",
+        )
+        emit(room.stream, "member.muted", {"user": user.pk, "until": until.isoformat()})
+    return mute
+
+
+def _meeting_fields(data: dict) -> dict:
+    allowed = {"title", "kind", "starts_at", "ends_at", "agenda", "video_link", "status"}
+    fields = {key: value for key, value in data.items() if key in allowed}
+    starts, ends = fields.get("starts_at"), fields.get("ends_at")
+    if starts and ends and ends <= starts:
+        raise ValidationError(_("A meeting ends after it starts."), code="times")
+    return fields
+
+
+def meeting_schedule(*, actor, group, data: dict) -> Meeting:
+    """Schedules a meeting of ``group`` (moderators). Sends ``meeting.scheduled``."""
+    permissions.check_schedule(actor, group)
+    fields = _meeting_fields(data)
+    with transaction.atomic():
+        meeting = Meeting.objects.create(group=group, created_by=actor, **fields)
+        meeting_room(meeting)
+        audit(group=group, actor=actor, action="meeting.scheduled", summary=meeting.title)
+        emit(f"group:{group.pk}", "meeting.scheduled", {"meeting": meeting.pk})
+    return meeting
+
+
+def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
+    """Changes a meeting (moderators). Sends ``meeting.changed``."""
+    permissions.check_schedule(actor, meeting.group)
+    fields = _meeting_fields(data)
+    starts = fields.get("starts_at", meeting.starts_at)
+    ends = fields.get("ends_at", meeting.ends_at)
+    if ends <= starts:
+        raise ValidationError(_("A meeting ends after it starts."), code="times")
+    with transaction.atomic():
+        for key, value in fields.items():
+            setattr(meeting, key, value)
+        meeting.updated_at = timezone.now()
+        meeting.revision += 1
+        meeting.save()
+        audit(group=meeting.group, actor=actor, action="meeting.changed", summary=meeting.title)
+        emit(f"group:{meeting.group_id}", "meeting.changed", {"meeting": meeting.pk})
+    return meeting
+
+
+def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False) -> Meeting:
+    """Saves the minutes draft; with ``publish`` the group can read them."""
+    permissions.check_schedule(actor, meeting.group)
+    with transaction.atomic():
+        meeting.minutes = (minutes or "").strip()
+        fields = ["minutes", "updated_at"]
+        meeting.updated_at = timezone.now()
+        if publish and meeting.minutes_published_at is None:
+            meeting.minutes_published_at = timezone.now()
+            fields.append("minutes_published_at")
+        meeting.save(update_fields=fields)
+        audit(
+            group=meeting.group,
+            actor=actor,
+            action="minutes.published" if publish else "minutes.saved",
+            summary=meeting.title,
+        )
+        if publish:
+            emit(f"group:{meeting.group_id}", "minutes.published", {"meeting": meeting.pk})
+    return meeting
+
+
+def transcript_markdown(meeting: Meeting) -> str:
+    """The meeting room's chat as Markdown: one quoted line per message."""
+    room = ChatRoom.objects.filter(meeting=meeting).first()
+    if room is None:
+        return ""
+    lines = []
+    messages = room.messages.filter(deleted_at__isnull=True).select_related("author")
+    for message in messages.order_by("seq"):
+        when = timezone.localtime(message.created_at).strftime("%H:%M")
+        name = message.author.get_full_name() if message.author else "—"
+        text = message.body.replace("\n", "\n> ")
+        lines.append(f"**{when} {name}:**\n> {text}\n")
+    return "\n".join(lines)
+
+
+def minutes_pull_transcript(*, actor, meeting: Meeting) -> Meeting:
+    """Appends the chat transcript to the minutes draft (moderators)."""
+    permissions.check_schedule(actor, meeting.group)
+    transcript = transcript_markdown(meeting)
+    if not transcript:
+        raise ValidationError(_("The meeting's chat has no messages."), code="empty")
+    heading = _("Chat transcript")
+    minutes = f"{meeting.minutes}\n\n## {heading}\n\n{transcript}".strip()
+    return minutes_save(actor=actor, meeting=meeting, minutes=minutes)
+
+
+def calendar_feed_token(*, user, renew: bool = False) -> str | None:
+    """Creates (or with ``renew`` replaces, revoking the old address) the
+    user's calendar feed token and returns it; None if it exists and is kept
+    (only its hash is stored, so it cannot be shown again)."""
+    with transaction.atomic():
+        feed = CalendarFeed.objects.select_for_update().filter(user=user).first()
+        if feed is not None and not renew:
+            return None
+        feed = feed or CalendarFeed(user=user)
+        token = feed.set_new_token()
+        feed.save()
+    return token
+
+
+def calendar_feed_revoke(*, user) -> None:
+    CalendarFeed.objects.filter(user=user).delete()
