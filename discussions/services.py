@@ -64,6 +64,13 @@ def _clean_title(title: str) -> str:
     return title
 
 
+def _check_sees_thread(user, thread: Thread) -> None:
+    """Writing into a thread needs sight of it: a hidden thread belongs to its
+    group's moderators alone, whatever else a member may do there."""
+    if not permissions.threads_visible_to(user).filter(pk=thread.pk).exists():
+        raise PermissionDenied
+
+
 def _watch(user, thread) -> None:
     Subscription.objects.get_or_create(user=user, thread=thread)
 
@@ -121,21 +128,28 @@ def thread_create(*, actor, group: WorkingGroup, title: str, body: str) -> Threa
 
 
 def post_create(*, actor, thread: Thread, body: str, parent: Post | None = None) -> Post:
-    """Replies in ``thread`` (to ``parent`` if given). ValidationError if the
-    thread is locked (moderators may still write) or the parent is elsewhere."""
+    """Replies in ``thread`` (to ``parent`` if given). PermissionDenied unless
+    the actor takes part in the group and may see the thread (a hidden one:
+    moderators only); ValidationError if the thread is locked (moderators may
+    still write) or the parent is elsewhere."""
     body = _clean_body(body)
     with transaction.atomic():
         thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
         if not group_permissions.is_member(actor, thread.group):
             raise PermissionDenied
+        _check_sees_thread(actor, thread)
         if not permissions.can_reply(actor, thread):
             if thread.locked:
                 raise ValidationError(
                     _("This thread is locked: it takes no new posts."), code="locked"
                 )
             raise PermissionDenied
-        if parent is not None and parent.thread_id != thread.pk:
-            raise ValidationError(_("You can only reply to a post of this thread."))
+        if parent is not None:
+            # Read again under the thread's lock: a split may have moved it
+            # since the caller read it.
+            parent = Post.objects.filter(pk=parent.pk, thread=thread).first()
+            if parent is None:
+                raise ValidationError(_("You can only reply to a post of this thread."))
         post = _add_post(actor=actor, thread=thread, body=body, parent=parent)
         emit(
             thread.stream,
@@ -153,6 +167,7 @@ def post_edit(*, actor, post: Post, body: str) -> Post:
         post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
         if not permissions.can_edit_post(actor, post):
             raise PermissionDenied
+        _check_sees_thread(actor, post.thread)
         if body == post.body:
             return post
         number = (
@@ -182,6 +197,7 @@ def post_delete(*, actor, post: Post) -> Post:
         post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
         if not permissions.can_delete_post(actor, post):
             raise PermissionDenied
+        _check_sees_thread(actor, post.thread)
         post.deleted_at = timezone.now()
         post.body = ""
         post.body_html = ""
@@ -236,6 +252,7 @@ def reaction_toggle(*, actor, post: Post, kind: str) -> bool:
         post = Post.objects.select_related("thread__group").get(pk=post.pk)
         if not permissions.can_react(actor, post):
             raise PermissionDenied
+        _check_sees_thread(actor, post.thread)
         deleted, _rows = Reaction.objects.filter(post=post, user=actor, kind=kind).delete()
         if not deleted:
             Reaction.objects.get_or_create(post=post, user=actor, kind=kind)
@@ -328,39 +345,54 @@ def thread_move(*, actor, thread: Thread, to_group: WorkingGroup) -> Thread:
 
 def thread_split(*, actor, post: Post, title: str) -> Thread:
     """Moves ``post`` and all replies below it into a new thread with ``title``.
-    Moderators only. Positions are renumbered in the new thread."""
+    Moderators only; ValidationError for an empty title or if that would take
+    the whole thread. In the new thread the posts keep their tree and are
+    numbered 1, 2, … in the order they were written. Sends ``posts.split`` on
+    the old thread's stream."""
     title = _clean_title(title)
     with transaction.atomic():
         source = Thread.objects.select_for_update().select_related("group").get(pk=post.thread_id)
         permissions.check_moderate_thread(actor, source)
         post = Post.objects.get(pk=post.pk)
-        if post.position == 1 and post.parent_id is None and source.posts.count() == 1:
+        # The subtree by parent links, not by path: replies below the deepest
+        # shown level stand beside their parent in the path.
+        posts = list(source.posts.order_by("position").only("id", "parent_id", "deleted_at"))
+        moved_ids = {post.pk}
+        moved = []
+        for item in posts:
+            if item.pk == post.pk or item.parent_id in moved_ids:
+                moved_ids.add(item.pk)
+                moved.append(item)
+        if len(moved) == len(posts):
             raise ValidationError(_("A thread cannot be split off from itself."))
-        moved = list(
-            source.posts.filter(path__startswith=post.path).order_by("path").only("id", "path")
-        )
         target = Thread.objects.create(group=source.group, title=title, author=post.author)
-        # Renumber in page order; each path segment is the position of an
-        # ancestor inside the moved subtree, so it maps to its new number.
-        prefix_len = len(post.path) - POSITION_WIDTH
-        new_number = {
-            item.path[-POSITION_WIDTH:]: number for number, item in enumerate(moved, start=1)
-        }
+        placed = {}  # id → (path, depth) in the new thread
         for number, item in enumerate(moved, start=1):
-            relative = item.path[prefix_len:]
-            segments = [
-                relative[i : i + POSITION_WIDTH] for i in range(0, len(relative), POSITION_WIDTH)
-            ]
-            Post.objects.filter(pk=item.pk).update(
-                thread=target,
-                position=number,
-                path="".join(f"{new_number[seg]:0{POSITION_WIDTH}d}" for seg in segments),
-                depth=len(segments) - 1,
-            )
-        Post.objects.filter(pk=post.pk).update(parent=None)
+            parent = placed.get(item.parent_id) if item.pk != post.pk else None
+            if parent is None:
+                path, depth = "", 0
+            elif parent[1] + 1 < MAX_DEPTH:
+                path, depth = parent[0], parent[1] + 1
+            else:  # too deep: beside its parent, as _add_post places it
+                path, depth = parent[0][:-POSITION_WIDTH], parent[1]
+            item.thread = target
+            item.position = number
+            item.path = path + f"{number:0{POSITION_WIDTH}d}"
+            item.depth = depth
+            if item.pk == post.pk:
+                item.parent_id = None
+            placed[item.pk] = (item.path, item.depth)
+        # Positions are unique per thread, checked row by row on PostgreSQL:
+        # the posts first move above every number they will take, then take them.
+        Post.objects.filter(pk__in=moved_ids).update(
+            thread=target, position=F("position") + source.last_position
+        )
+        Post.objects.bulk_update(moved, ["thread", "position", "path", "depth", "parent"])
         now = timezone.now()
         Thread.objects.filter(pk=target.pk).update(
-            last_position=len(moved), post_count=len(moved), last_activity_at=now
+            last_position=len(moved),
+            post_count=sum(1 for item in moved if item.deleted_at is None),
+            last_activity_at=now,
         )
         source.post_count = source.posts.filter(deleted_at__isnull=True).count()
         source.save(update_fields=["post_count"])
@@ -375,7 +407,10 @@ def thread_split(*, actor, post: Post, title: str) -> Thread:
         emit(
             source.stream,
             "posts.split",
-            {"posts": [item.pk for item in moved], "to_thread": target.pk},
+            {
+                "posts": [item.pk for item in sorted(moved, key=lambda item: item.path)],
+                "to_thread": target.pk,
+            },
         )
     return target
 
@@ -390,6 +425,7 @@ def report_create(*, actor, post: Post, reason: str) -> Report:
     post = Post.objects.select_related("thread__group").get(pk=post.pk)
     if not permissions.can_report(actor, post):
         raise PermissionDenied
+    _check_sees_thread(actor, post.thread)
     with transaction.atomic():
         report = Report.objects.create(post=post, reporter=actor, reason=reason)
         audit(
@@ -428,7 +464,9 @@ def report_close(*, actor, report: Report, dismiss: bool = False) -> Report:
 
 
 def thread_mark_read(*, user, thread: Thread, position: int) -> None:
-    """Remembers that ``user`` has read ``thread`` up to ``position`` (never backwards)."""
+    """Remembers that ``user`` has read ``thread`` up to ``position`` (never
+    backwards). PermissionDenied if they may not see the thread."""
+    _check_sees_thread(user, thread)
     position = min(max(0, int(position)), thread.last_position)
     state, created = ReadState.objects.get_or_create(
         user=user, thread=thread, defaults={"last_read_position": position}
@@ -440,9 +478,8 @@ def thread_mark_read(*, user, thread: Thread, position: int) -> None:
 
 
 def subscription_set(*, user, thread: Thread, watching: bool) -> None:
-    """Starts or stops watching a thread."""
-    if not permissions.threads_visible_to(user).filter(pk=thread.pk).exists():
-        raise PermissionDenied
+    """Starts or stops watching a thread. PermissionDenied if they may not see it."""
+    _check_sees_thread(user, thread)
     if watching:
         _watch(user, thread)
     else:
