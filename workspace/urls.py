@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("groups.urls")),
     path("", include("discussions.urls")),
     path("", include("documents.urls")),
+    path("", include("meetings.urls")),
     path("accounts/", include("allauth.urls")),
     path("profile/", include("accounts.urls")),
     path("admin/", admin.site.urls),
