@@ -79,10 +79,11 @@ MentionResolver = Callable[[str], tuple[str, str] | None]
 
 def _mention_rule(state, silent: bool) -> bool:
     """``@handle`` of someone the resolver knows becomes a link to their profile.
-    Not inside code; not in the middle of a word or an email address."""
+    Not inside code; not in the middle of a word or an email address; not in a
+    link's text (a link inside a link is broken apart by every HTML parser)."""
     resolver = state.env.get("mentions")
     pos = state.pos
-    if resolver is None or state.src[pos] != "@":
+    if resolver is None or state.linkLevel > 0 or state.src[pos] != "@":
         return False
     if pos > 0 and (state.src[pos - 1].isalnum() or state.src[pos - 1] in "._-@"):
         return False
