@@ -13,6 +13,8 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+
 
 @dataclass(frozen=True)
 class Access:
@@ -47,7 +49,12 @@ def authorize(user, stream: str) -> Access | None:
     if parsed is None or not user.is_authenticated:
         return None
     kind, key = parsed
-    return _registry[kind](user, key)
+    try:
+        return _registry[kind](user, key)
+    except (ValueError, ValidationError):
+        # A key that cannot name anything of its kind ("thread:abc" where ids
+        # are numbers): no such stream, not a crash of the socket.
+        return None
 
 
 def _authorize_user_stream(user, key: str) -> Access | None:
