@@ -1,11 +1,14 @@
 """Who may see and do what in discussions. Built on groups.permissions, the
 one place that decides group access."""
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from groups import permissions as group_permissions
+from groups.models import Role
 
 from .models import Post, Report, Thread
 
@@ -60,19 +63,84 @@ def check_start_thread(user, group) -> None:
         raise PermissionDenied
 
 
+@dataclass(frozen=True)
+class ThreadViewer:
+    """What one person may do in one thread, worked out once (one query), so
+    that a page of posts asks nothing more per post. The ``can_*`` functions
+    below delegate to it: this is the one statement of the rules."""
+
+    user_id: int | None
+    member: bool
+    moderator: bool
+    archived: bool
+    locked: bool
+
+    def is_author(self, post: Post) -> bool:
+        return self.user_id is not None and post.author_id == self.user_id
+
+    def can_reply(self) -> bool:
+        """Members reply while a thread is open; moderators also when it is locked."""
+        if self.archived or not self.member:
+            return False
+        return not self.locked or self.moderator
+
+    def can_edit_post(self, post: Post) -> bool:
+        if post.is_deleted or not self.member or self.archived:
+            return False
+        return self.is_author(post) or self.moderator
+
+    def can_delete_post(self, post: Post) -> bool:
+        return self.can_edit_post(post)
+
+    def can_view_history(self, post: Post) -> bool:
+        """The author and moderators (they also read a hidden post's text)."""
+        return self.is_author(post) or self.moderator
+
+    def can_react(self, post: Post) -> bool:
+        return not post.is_deleted and not post.hidden and not self.archived and self.member
+
+    def can_report(self, post: Post) -> bool:
+        return self.can_react(post) and not self.is_author(post)
+
+    def post_actions(self, post: Post) -> dict[str, bool]:
+        """Everything the page offers on ``post``, for templates."""
+        return {
+            "reply": self.can_reply(),
+            "edit": self.can_edit_post(post),
+            "delete": self.can_delete_post(post),
+            "history": self.can_view_history(post),
+            "see_hidden": self.can_view_history(post),
+            "react": self.can_react(post),
+            "report": self.can_report(post),
+            "moderate": self.moderator,
+        }
+
+
+def thread_viewer(user, thread: Thread) -> ThreadViewer:
+    """The user's rights in ``thread`` (whose group is loaded)."""
+    group = thread.group
+    if group_permissions._is_organiser(user):
+        member = moderator = True
+    else:
+        membership = group_permissions.membership_of(user, group)
+        member = membership is not None
+        moderator = member and membership.role == Role.MODERATOR
+    return ThreadViewer(
+        user_id=user.pk if user.is_authenticated else None,
+        member=member,
+        moderator=moderator,
+        archived=group.archived,
+        locked=thread.locked,
+    )
+
+
 def can_reply(user, thread: Thread) -> bool:
     """Members reply while a thread is open; moderators also when it is locked."""
-    if thread.group.archived or not group_permissions.is_member(user, thread.group):
-        return False
-    return not thread.locked or can_moderate_thread(user, thread)
+    return thread_viewer(user, thread).can_reply()
 
 
 def can_edit_post(user, post: Post) -> bool:
-    if post.is_deleted or not group_permissions.is_member(user, post.thread.group):
-        return False
-    if post.thread.group.archived:
-        return False
-    return post.author_id == user.pk or can_moderate_thread(user, post.thread)
+    return thread_viewer(user, post.thread).can_edit_post(post)
 
 
 def can_delete_post(user, post: Post) -> bool:
@@ -80,26 +148,35 @@ def can_delete_post(user, post: Post) -> bool:
 
 
 def can_view_history(user, post: Post) -> bool:
-    return post.author_id == user.pk or can_moderate_thread(user, post.thread)
+    return thread_viewer(user, post.thread).can_view_history(post)
 
 
 def can_react(user, post: Post) -> bool:
-    return (
-        not post.is_deleted
-        and not post.hidden
-        and not post.thread.group.archived
-        and group_permissions.is_member(user, post.thread.group)
-    )
+    return thread_viewer(user, post.thread).can_react(post)
 
 
 def can_report(user, post: Post) -> bool:
-    return can_react(user, post) and post.author_id != user.pk
+    return thread_viewer(user, post.thread).can_report(post)
 
 
 def reports_visible_to(user, group) -> QuerySet[Report]:
     if not group_permissions.is_moderator(user, group):
         return Report.objects.none()
     return Report.objects.filter(post__thread__group=group)
+
+
+def access_report(user, pk) -> Report:
+    """A report on a post the user may see; Http404 otherwise. Whether they may
+    handle it is ``check_moderate_thread``'s question."""
+    report = (
+        Report.objects.filter(post__thread__in=threads_visible_to(user))
+        .select_related("post__thread__group")
+        .filter(pk=pk)
+        .first()
+    )
+    if report is None:
+        raise Http404
+    return report
 
 
 def thread_stream_access(user, key: str):

@@ -49,6 +49,13 @@ def thread_page(user, thread: Thread, *, page: int | str | None = 1):
     paginator = Paginator(posts, POSTS_PER_PAGE)
     page_obj = paginator.get_page(page)
     items = list(page_obj.object_list)
+    _add_reactions(user, items)
+    page_obj.object_list = items
+    return page_obj
+
+
+def _add_reactions(user, items: list[Post]) -> None:
+    """Sets ``reaction_counts`` {kind: n} and ``my_reactions`` {kind} on each post: two queries."""
     ids = [post.pk for post in items]
     counts: dict[int, dict[str, int]] = {}
     for post_id, kind, number in (
@@ -62,8 +69,18 @@ def thread_page(user, thread: Thread, *, page: int | str | None = 1):
     for post in items:
         post.reaction_counts = counts.get(post.pk, {})
         post.my_reactions = {kind for post_id, kind in mine if post_id == post.pk}
-    page_obj.object_list = items
-    return page_obj
+
+
+def post_detail(user, post: Post) -> Post:
+    """One post as the thread page shows it (for live updates): with its
+    parent's author, reaction counts and the user's own reactions."""
+    post = (
+        Post.objects.select_related("thread__group", "author", "parent__author", "hidden_by")
+        .filter(pk=post.pk)
+        .get()
+    )
+    _add_reactions(user, [post])
+    return post
 
 
 def read_position(user, thread: Thread) -> int:
