@@ -7,19 +7,23 @@ group's stream (``group:<id>``):
 - ``document.changed`` {document} — renamed or moved
 - ``document.deleted`` {document}
 
+``document_discuss`` starts a thread through ``discussions.services`` (its event).
+
 Files never change once stored; a restore adds a version pointing at the same
 bytes. Deleting a document removes every file of it once the deletion commits.
 """
 
+import re
 import uuid
 from contextlib import contextmanager
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.realtime import emit
+from groups import permissions as group_permissions
 from groups.services import audit
 
 from . import files, permissions
@@ -263,3 +267,47 @@ def folder_create(*, actor, group, name: str, parent: Folder | None = None) -> F
         folder = Folder.objects.create(group=group, parent=parent, name=name, created_by=actor)
         audit(group=group, actor=actor, action="folder.created", summary=name)
     return folder
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` with Markdown's punctuation escaped, to show it literally."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~&])", r"\\\1", text)
+
+
+def document_discuss(*, actor, document: Document):
+    """The document's discussion: its thread if it has one, otherwise a new
+    thread in the group (started by ``actor``) that is stored on the document.
+    The group's people, not in an archived group (PermissionDenied). Sends
+    ``thread.created`` through ``discussions.services.thread_create`` when it
+    starts one."""
+    from discussions.services import thread_create
+
+    if not group_permissions.is_member(actor, document.group):
+        raise PermissionDenied
+    with transaction.atomic():
+        # Locked, so that two people clicking at once start one thread, not two.
+        document = (
+            Document.objects.select_for_update(of=("self",))
+            .select_related("group")
+            .get(pk=document.pk)
+        )
+        if document.thread_id is not None:
+            return document.thread
+        thread = thread_create(
+            actor=actor,
+            group=document.group,
+            title=document.title,
+            body=_("About the document [%(title)s](%(url)s).")
+            % {"title": _markdown_text(document.title), "url": document.get_absolute_url()},
+        )
+        document.thread = thread
+        document.save(update_fields=["thread"])
+        audit(
+            group=document.group,
+            actor=actor,
+            action="document.discussed",
+            summary=document.title,
+            document=document.pk,
+            thread=thread.pk,
+        )
+    return thread
