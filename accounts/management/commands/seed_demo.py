@@ -102,8 +102,9 @@ DEMO_USERS = [
 def _seeders():
     # Each app's demo data, in dependency order.
     from groups.seed import seed_groups
+    from meetings.seed import seed_meetings
 
-    return [seed_groups]
+    return [seed_groups, seed_meetings]
 
 
 def seed_users() -> dict[str, User]:
