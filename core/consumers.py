@@ -18,6 +18,8 @@ Frames to the client: ``hello``, ``pong``, ``subscribed`` {stream, seq},
 
 import asyncio
 import json
+import logging
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,6 +29,8 @@ from django.utils import timezone
 from . import ratelimit, realtime, streams
 from .hub import get_hub
 from .realtime import user_stream
+
+logger = logging.getLogger(__name__)
 
 # Close codes in the application range (4000-4999).
 CLOSE_UNAUTHENTICATED = 4401
@@ -65,6 +69,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
         self.subscriptions: dict[str, Subscription] = {}
+        # Names this socket among the user's sockets in every process (presence).
+        self.connection_id = uuid.uuid4().hex
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -101,6 +107,15 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await get_hub().discard(stream, self)
         if reason is not None:
             await self.send_json({"type": "unsubscribed", "stream": stream, "reason": reason})
+        await self._run_hook(streams.hooks(stream)[1], stream)
+
+    async def _run_hook(self, hook, stream) -> None:
+        if hook is None:
+            return
+        try:
+            await hook(self, stream)
+        except Exception:
+            logger.exception("Stream hook %r failed for %s", hook, stream)
 
     async def _recheck(self, stream) -> None:
         """Ends the subscription if access is gone (a guest's end passed)."""
@@ -176,6 +191,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "subscribed", "stream": stream, "seq": current})
         if since is not None and since < current:
             await self._catch_up(stream, until=current)
+        await self._run_hook(streams.hooks(stream)[0], stream)
 
     async def frame_unsubscribe(self, frame):
         stream = frame.get("stream")

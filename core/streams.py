@@ -7,10 +7,20 @@ Each app registers its stream kinds in ``AppConfig.ready()``::
 ``authorize(user, key) -> Access | None`` is built on the app's permission
 functions (the same ones the pages use); None means "no such stream for you"
 (missing and forbidden alike).
+
+A kind may also say what happens when a socket joins or leaves one of its
+streams (e.g. presence in a chat room)::
+
+    streams.register("room", authorize_room, on_join=entered, on_leave=left)
+
+``async def hook(consumer, stream) -> None``; ``on_join`` runs after the
+``subscribed`` frame, ``on_leave`` whenever the subscription ends (the client
+unsubscribed, access ended, the socket closed). A failing hook is logged and
+does not affect the subscription.
 """
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -26,11 +36,28 @@ class Access:
 
 
 Authorizer = Callable[[object, str], Access | None]
+StreamHook = Callable[[object, str], Awaitable[None]]
 _registry: dict[str, Authorizer] = {}
+_hooks: dict[str, tuple[StreamHook | None, StreamHook | None]] = {}
 
 
-def register(kind: str, authorize: Authorizer) -> None:
+def register(
+    kind: str,
+    authorize: Authorizer,
+    *,
+    on_join: StreamHook | None = None,
+    on_leave: StreamHook | None = None,
+) -> None:
     _registry[kind] = authorize
+    if on_join is not None or on_leave is not None:
+        _hooks[kind] = (on_join, on_leave)
+    else:
+        _hooks.pop(kind, None)
+
+
+def hooks(stream: str) -> tuple[StreamHook | None, StreamHook | None]:
+    """(on_join, on_leave) of ``stream``'s kind; (None, None) if it has none."""
+    return _hooks.get(stream.partition(":")[0], (None, None))
 
 
 def parse(stream: object) -> tuple[str, str] | None:
