@@ -219,7 +219,9 @@ def post_delete(*, actor, post: Post) -> Post:
 def post_set_hidden(*, actor, post: Post, hidden: bool, reason: str = "") -> Post:
     """Hides a post (its author sees why) or shows it again. Moderators only;
     a reason is required to hide. Two moderators acting at once: the later
-    one wins, both are in the audit log."""
+    one wins, both are in the audit log. Hiding a post already hidden for the
+    same reason, or showing one already shown, is a no-op: nothing is logged
+    or sent."""
     reason = (reason or "").strip()
     with transaction.atomic():
         post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
@@ -249,7 +251,13 @@ def reaction_toggle(*, actor, post: Post, kind: str) -> bool:
     if kind not in ReactionKind.values:
         raise ValidationError(_("Unknown reaction."))
     with transaction.atomic():
-        post = Post.objects.select_related("thread__group").get(pk=post.pk)
+        # Locked, so that reactions to one post count one after another and
+        # the last event sent carries the true counts.
+        post = (
+            Post.objects.select_for_update(of=("self",))
+            .select_related("thread__group")
+            .get(pk=post.pk)
+        )
         if not permissions.can_react(actor, post):
             raise PermissionDenied
         _check_sees_thread(actor, post.thread)
