@@ -137,6 +137,24 @@ class RoomMute(models.Model):
         return f"{self.user} muted in {self.room} until {self.until}"
 
 
+class RoomReadState(models.Model):
+    """How far a person has read in a room: the room stream's sequence number
+    of the last event they saw. Messages after it are unread."""
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="read_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="room_read_state_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user} read {self.room} up to #{self.last_read_seq}"
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
