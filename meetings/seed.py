@@ -37,7 +37,7 @@ def seed_meetings(users: dict) -> None:
         group = WorkingGroup.objects.get(slug=slug)
         moderator = users[moderator_key]
         soon = now + datetime.timedelta(minutes=10)
-        past = now - datetime.timedelta(days=14)
+        past = timezone.localtime(now - datetime.timedelta(days=14)).replace(hour=10, minute=0)
         webinar = timezone.localtime(now + datetime.timedelta(days=21)).replace(hour=15, minute=0)
         _meeting(
             group,
