@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -138,11 +139,24 @@ def _oversized(request) -> str | None:
     }
 
 
-def _refuse_oversized(request, message: str, form, template: str, context: dict):
-    """413 with ``message`` at the file field; ``form`` is bound to nothing."""
+def _unreadable(request) -> str | None:
+    """The error for a multipart body Django cannot parse (a part's headers
+    are limited to 1 KB, which a very long file name exceeds)."""
+    try:
+        request.POST  # noqa: B018 - parses the body and stores the file
+    except MultiPartParserError:
+        return _(
+            "The upload could not be read. If the file name is very long, "
+            "please shorten it and try again."
+        )
+    return None
+
+
+def _refuse(request, message: str, form, template: str, context: dict, *, status: int):
+    """``status`` with ``message`` at the file field; ``form`` is bound to nothing."""
     form.errors.clear()
     form.errors["file"] = form.error_class([message])
-    return _failed(request, template, {**context, "form": form}, status=413)
+    return _failed(request, template, {**context, "form": form}, status=status)
 
 
 def _upload_context(group, **extra) -> dict:
@@ -248,9 +262,11 @@ def document_upload(request, group):
     context = _upload_context(group)
     template = "documents/upload.html"
     if request.method == "POST":
+        form = UploadForm(data={}, files={}, group=group)
         if message := _oversized(request):
-            form = UploadForm(data={}, files={}, group=group)
-            return _refuse_oversized(request, message, form, template, context)
+            return _refuse(request, message, form, template, context, status=413)
+        if message := _unreadable(request):
+            return _refuse(request, message, form, template, context, status=400)
         return _receive_document(request, group, template, context)
     folder = None
     if (folder_pk := _int_param(request, "folder")) is not None:
@@ -336,10 +352,11 @@ def version_upload(request, pk):
     context = _upload_context(document.group, document=document)
     template = "documents/version_upload.html"
     if request.method == "POST":
+        form = VersionForm(data={}, files={})
         if message := _oversized(request):
-            return _refuse_oversized(
-                request, message, VersionForm(data={}, files={}), template, context
-            )
+            return _refuse(request, message, form, template, context, status=413)
+        if message := _unreadable(request):
+            return _refuse(request, message, form, template, context, status=400)
         return _receive_version(request, document, template, context)
     context["form"] = VersionForm()
     return render(request, template, context)
