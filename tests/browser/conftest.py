@@ -16,6 +16,8 @@ A browser test looks like::
 - ``page`` is a page in a fresh browser context; ``new_context(**options)`` makes
   more (another user, a phone). Every context records console errors, uncaught
   exceptions and CSP violations: ``assert_no_browser_errors(page)``.
+- The server stores uploaded files in a directory of the session
+  (``_daphne.media_root``), never in the repository.
 - The server sends email to files: ``mailbox`` (empty at the start of each
   test) returns what it sent, parsed with the ``email`` module. Links in
   emails point at the server (its ``SITE_URL`` is its own base URL).
@@ -105,6 +107,7 @@ class RunningServer:
     process: object
     log_path: Path
     mail_dir: Path
+    media_root: Path
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +119,8 @@ def _daphne(django_db_setup, request, tmp_path_factory):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     mail_dir = tmp_path_factory.mktemp("mail")
+    # Uploaded documents go to a directory of the session, never into the repository.
+    media_root = tmp_path_factory.mktemp("media")
     env = {
         "DEBUG": "1",
         "DATABASE_URL": database_url(connection.settings_dict),
@@ -126,6 +131,7 @@ def _daphne(django_db_setup, request, tmp_path_factory):
         # so an absolute directory takes four.
         "EMAIL_URL": f"filemail:///{mail_dir}",
         "SITE_URL": base_url,
+        "MEDIA_ROOT": str(media_root),
     }
     # The child inherits this environment; say it explicitly: with REDIS_URL the
     # server shares the channel layer and cache with the tests, without it both
@@ -135,7 +141,7 @@ def _daphne(django_db_setup, request, tmp_path_factory):
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"daphne-{os.getpid()}-{int(time.time())}.log"
     with daphne(env=env, port=port, log_path=log_path) as (base_url, process):
-        yield RunningServer(base_url, process, log_path, mail_dir)
+        yield RunningServer(base_url, process, log_path, mail_dir, media_root)
     if not request.session.testsfailed:
         log_path.unlink(missing_ok=True)
 
