@@ -9,6 +9,11 @@ class MeetingsConfig(AppConfig):
     def ready(self):
         from core import streams
 
+        from . import chat, presence
         from .permissions import room_stream_access
 
-        streams.register("room", room_stream_access)
+        streams.register(
+            "room", room_stream_access, on_join=presence.on_join, on_leave=presence.on_leave
+        )
+        for frame_type, handler in chat.FRAME_HANDLERS.items():
+            streams.register_frame(frame_type, handler)

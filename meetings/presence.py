@@ -1,0 +1,303 @@
+"""Who is in a chat room now, across every server process.
+
+Each socket subscribed to ``room:<id>`` is one entry: ``"<user id>:<connection
+id>"`` with the time of its last sign of life (joining, or a
+``presence.heartbeat`` frame, which the page sends every 20 s). An entry older
+than ``settings.PRESENCE_TIMEOUT_SECONDS`` is gone, so a socket that vanished
+without a goodbye (a killed process, a dead network) stops counting within
+that time.
+
+With ``REDIS_URL`` the entries are a Redis sorted set per room (score = last
+sign of life), shared by all processes; without it they live in this process,
+which is then the only one. Entries are pruned by score whenever the room is
+read, and each process sweeps the rooms it has sockets in, so that a timeout
+is announced too.
+
+On every change the room's subscribers get an unstored event::
+
+    {"type": "event", "stream": "room:7", "seq": null, "event": "presence",
+     "data": {"room": 7, "users": [{"id": 3, "name": "Mia Member"}, ...]}}
+
+``users`` is everyone present (each person once, however many tabs), by
+name. Changes are announced at most every ``ANNOUNCE_DELAY`` seconds per room
+and process, so that a crowd joining at once costs a few events, not one per
+socket. Presence is best effort: when Redis is away it is logged, the chat goes
+on, and the next heartbeat after Redis returns puts each socket back.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from core.realtime import event_message, stream_group
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_EVENT = "presence"
+# Seconds between a change and its announcement; changes in between share it.
+ANNOUNCE_DELAY = 0.2
+
+
+def timeout() -> float:
+    return float(settings.PRESENCE_TIMEOUT_SECONDS)
+
+
+def sweep_interval() -> float:
+    """How often a process looks for timed-out entries in its rooms."""
+    return max(0.2, min(5.0, timeout() / 30))
+
+
+def cutoff(now: float) -> float:
+    """Entries last seen before this are gone. The sweep interval is taken off
+    the timeout so that a timeout is announced within the timeout itself."""
+    return now - max(timeout() - sweep_interval(), timeout() / 2)
+
+
+def room_stream(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+def room_id_of(stream: str) -> int:
+    return int(stream.partition(":")[2])
+
+
+async def publish_unstored(stream: str, event_type: str, payload: dict) -> None:
+    """Sends an event that is not kept (no sequence number, no catch-up) to the
+    subscribers of ``stream`` in every process. Best effort: a channel layer
+    that is away is logged."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(stream_group(stream), event_message(stream, event_type, payload))
+    except Exception:
+        logger.warning("Could not send %s on %s", event_type, stream, exc_info=True)
+
+
+# --- Where the entries live ---------------------------------------------------------
+
+
+class MemoryBackend:
+    """One process's rooms (no Redis: this process is the only one)."""
+
+    def __init__(self):
+        self.rooms: dict[int, dict[str, tuple[float, int, str]]] = {}
+
+    async def add(self, room_id: int, member: str, user_id: int, name: str, now: float) -> bool:
+        entries = self.rooms.setdefault(room_id, {})
+        new = member not in entries or entries[member][0] < cutoff(now)
+        entries[member] = (now, user_id, name)
+        return new
+
+    async def remove(self, room_id: int, member: str) -> bool:
+        entries = self.rooms.get(room_id, {})
+        found = entries.pop(member, None) is not None
+        if not entries:
+            self.rooms.pop(room_id, None)
+        return found
+
+    async def prune(self, room_id: int, now: float) -> int:
+        entries = self.rooms.get(room_id, {})
+        gone = [member for member, (seen, *_rest) in entries.items() if seen < cutoff(now)]
+        for member in gone:
+            del entries[member]
+        return len(gone)
+
+    async def users(self, room_id: int, now: float) -> list[dict]:
+        await self.prune(room_id, now)
+        people = {user_id: name for _seen, user_id, name in self.rooms.get(room_id, {}).values()}
+        return _listed(people)
+
+
+class RedisBackend:
+    """Rooms shared by every process: a sorted set of entries per room and a
+    hash of the present people's names."""
+
+    def __init__(self, url: str, prefix: str):
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.prefix = prefix
+
+    def key(self, room_id: int) -> str:
+        return f"{self.prefix}:presence:room:{room_id}"
+
+    def names_key(self, room_id: int) -> str:
+        return f"{self.prefix}:presence:room:{room_id}:names"
+
+    async def add(self, room_id: int, member: str, user_id: int, name: str, now: float) -> bool:
+        key, names = self.key(room_id), self.names_key(room_id)
+        # Idle rooms' keys expire by themselves.
+        keep = int(timeout() * 3) + 1
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", f"({cutoff(now)}")
+            pipe.zadd(key, {member: now})
+            pipe.hset(names, str(user_id), name)
+            pipe.expire(key, keep)
+            pipe.expire(names, keep)
+            _pruned, added, *_rest = await pipe.execute()
+        return bool(added)
+
+    async def remove(self, room_id: int, member: str) -> bool:
+        return bool(await self.client.zrem(self.key(room_id), member))
+
+    async def prune(self, room_id: int, now: float) -> int:
+        return await self.client.zremrangebyscore(self.key(room_id), "-inf", f"({cutoff(now)}")
+
+    async def users(self, room_id: int, now: float) -> list[dict]:
+        key = self.key(room_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", f"({cutoff(now)}")
+            pipe.zrange(key, 0, -1)
+            _pruned, members = await pipe.execute()
+        ids = sorted({int(member.split(b":", 1)[0]) for member in members})
+        if not ids:
+            return []
+        names = await self.client.hmget(self.names_key(room_id), [str(pk) for pk in ids])
+        return _listed(
+            {
+                pk: (name.decode() if name is not None else "")
+                for pk, name in zip(ids, names, strict=True)
+            }
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _listed(people: dict[int, str]) -> list[dict]:
+    return [
+        {"id": pk, "name": name}
+        for pk, name in sorted(people.items(), key=lambda item: (item[1].casefold(), item[0]))
+    ]
+
+
+def make_backend():
+    if settings.REDIS_URL:
+        prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ws"
+        return RedisBackend(settings.REDIS_URL, prefix)
+    return MemoryBackend()
+
+
+# --- This process's side --------------------------------------------------------------
+
+
+class Presence:
+    """Presence as seen from one event loop (one server process): its sockets'
+    entries, the sweep of its rooms and the announcements."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.local: dict[int, set[str]] = {}  # room id -> entries of this process
+        self.announcing: dict[int, asyncio.Task] = {}
+        self.sweeper: asyncio.Task | None = None
+
+    async def join(self, room_id: int, user, connection_id: str) -> None:
+        member = f"{user.pk}:{connection_id}"
+        self.local.setdefault(room_id, set()).add(member)
+        self._ensure_sweeper()
+        try:
+            await self.backend.add(room_id, member, user.pk, user.get_full_name(), time.time())
+        except Exception:
+            logger.warning("Presence: could not record a join in room %s", room_id, exc_info=True)
+            return
+        self.announce(room_id)
+
+    async def leave(self, room_id: int, user_id: int, connection_id: str) -> None:
+        member = f"{user_id}:{connection_id}"
+        entries = self.local.get(room_id)
+        if entries is not None:
+            entries.discard(member)
+            if not entries:
+                del self.local[room_id]
+        try:
+            removed = await self.backend.remove(room_id, member)
+        except Exception:
+            logger.warning("Presence: could not record a leave in room %s", room_id, exc_info=True)
+            return
+        if removed:
+            self.announce(room_id)
+
+    async def heartbeat(self, room_id: int, user, connection_id: str) -> None:
+        """The socket is still here. If its entry had gone (timed out, or Redis
+        lost it), it is back and that is announced."""
+        member = f"{user.pk}:{connection_id}"
+        self.local.setdefault(room_id, set()).add(member)
+        self._ensure_sweeper()
+        try:
+            new = await self.backend.add(
+                room_id, member, user.pk, user.get_full_name(), time.time()
+            )
+        except Exception:
+            logger.warning("Presence: could not record a heartbeat in %s", room_id, exc_info=True)
+            return
+        if new:
+            self.announce(room_id)
+
+    async def users(self, room_id: int) -> list[dict]:
+        return await self.backend.users(room_id, time.time())
+
+    def announce(self, room_id: int) -> None:
+        """Sends the room's presence soon; changes until then share the event."""
+        task = self.announcing.get(room_id)
+        if task is None or task.done():
+            self.announcing[room_id] = asyncio.create_task(self._announce(room_id))
+
+    async def _announce(self, room_id: int) -> None:
+        await asyncio.sleep(ANNOUNCE_DELAY)
+        # Changes from now on get an announcement of their own.
+        self.announcing.pop(room_id, None)
+        try:
+            users = await self.users(room_id)
+        except Exception:
+            logger.warning("Presence: could not read room %s", room_id, exc_info=True)
+            return
+        await publish_unstored(
+            room_stream(room_id), PRESENCE_EVENT, {"room": room_id, "users": users}
+        )
+
+    def _ensure_sweeper(self) -> None:
+        if self.sweeper is None or self.sweeper.done():
+            self.sweeper = asyncio.create_task(self._sweep(), name="presence-sweeper")
+
+    async def _sweep(self) -> None:
+        """Announces the timeouts in this process's rooms; ends when it has none."""
+        while self.local:
+            await asyncio.sleep(sweep_interval())
+            for room_id in list(self.local):
+                try:
+                    gone = await self.backend.prune(room_id, time.time())
+                except Exception:
+                    logger.warning("Presence: could not sweep room %s", room_id, exc_info=True)
+                    continue
+                if gone:
+                    self.announce(room_id)
+
+
+_presences: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Presence]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_presence() -> Presence:
+    """The presence of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    presence = _presences.get(loop)
+    if presence is None:
+        presence = _presences[loop] = Presence(make_backend())
+    return presence
+
+
+# --- Stream hooks (registered for ``room`` streams in MeetingsConfig.ready) -----------
+
+
+async def on_join(consumer, stream: str) -> None:
+    await get_presence().join(room_id_of(stream), consumer.user, consumer.connection_id)
+
+
+async def on_leave(consumer, stream: str) -> None:
+    await get_presence().leave(room_id_of(stream), consumer.user.pk, consumer.connection_id)
