@@ -91,8 +91,9 @@ def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None):
         # Deeper than the page indents, or its parent is on another page:
         # say whom it answers.
         post.flattened = parent is not None and post.depth <= parent.depth
-        post.parent_elsewhere = parent is not None and (
-            page_ids is None or post.parent_id not in page_ids
+        # (A single post, for live updates, goes next to its parent.)
+        post.parent_elsewhere = (
+            parent is not None and page_ids is not None and post.parent_id not in page_ids
         )
         post.show_in_reply_to = post.flattened or post.parent_elsewhere
         counts = getattr(post, "reaction_counts", {})

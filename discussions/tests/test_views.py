@@ -757,6 +757,7 @@ def test_post_fragment_renders_post_for_this_viewer(
     html = response.text.strip()
     assert html.startswith('<article class="post depth-1') and html.endswith("</article>")
     assert f'data-path="{post.path}"' in html
+    assert "in reply to" not in html  # it goes right below its parent
     assert ("Loud" in html) is sees_text and ("Too loud" in html) is sees_text
     assert "Hidden by a moderator" in html
 

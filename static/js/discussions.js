@@ -105,7 +105,18 @@ function follow(root) {
       if (root.dataset[flag] === now) continue;
       root.dataset[flag] = now;
       tell(value ? on : off, true);
+      if (flag === "locked" && value && root.dataset.moderator !== "true") closeReplyForm();
     }
+  }
+
+  // A locked thread takes no replies from members: say so where they would write.
+  function closeReplyForm() {
+    const form = root.querySelector("#reply form");
+    if (!form) return;
+    const message = document.createElement("p");
+    message.className = "message message-warning locked-notice";
+    message.textContent = notice.dataset.locked;
+    form.replaceWith(message);
   }
 
   function tell(text, offerReload) {
