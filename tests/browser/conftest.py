@@ -16,8 +16,8 @@ A browser test looks like::
 - ``page`` is a page in a fresh browser context; ``new_context(**options)`` makes
   more (another user, a phone). Every context records console errors, uncaught
   exceptions and CSP violations: ``assert_no_browser_errors(page)``.
-- The server stores uploaded files in a directory of the session
-  (``_daphne.media_root``), never in the repository.
+- The server stores uploaded files in a directory of the session, never in
+  the repository; with ``server`` the test's own storage points there too.
 - The server sends email to files: ``mailbox`` (empty at the start of each
   test) returns what it sent, parsed with the ``email`` module. Links in
   emails point at the server (its ``SITE_URL`` is its own base URL).
@@ -147,10 +147,19 @@ def _daphne(django_db_setup, request, tmp_path_factory):
 
 
 @pytest.fixture
-def server(_daphne, transactional_db, request):
+def server(_daphne, transactional_db, request, settings):
     """The base URL of the daphne server; makes the test transactional, so that
-    the server sees what the test writes."""
+    the server sees what the test writes, and stores the test's files where the
+    server keeps its uploads."""
     request.node.stash[SERVER_LOG] = _daphne.log_path
+    settings.MEDIA_ROOT = _daphne.media_root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(_daphne.media_root)},
+        },
+    }
     if _daphne.process.poll() is not None:
         pytest.fail(f"daphne exited with {_daphne.process.returncode}:\n{tail(_daphne.log_path)}")
     return _daphne.base_url
