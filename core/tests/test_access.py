@@ -35,6 +35,7 @@ PUBLIC_URL_NAMES = {
     "groups:invitation",
     "groups:join",
     "groups:join_thanks",
+    "meetings:feed",  # a calendar program's fetch, authorised by the secret token alone
 }
 
 
