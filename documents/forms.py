@@ -6,6 +6,9 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Folder
 
+# The file input names its limit (rendered next to it) and its errors.
+FILE_WIDGET = forms.ClearableFileInput(attrs={"aria-describedby": "id_file_helptext id_file_error"})
+
 SORTS = {
     "name": ("title",),
     "-name": ("-title",),
@@ -51,7 +54,7 @@ class FolderChoiceField(forms.ModelChoiceField):
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=_("File"))
+    file = forms.FileField(label=_("File"), widget=FILE_WIDGET)
     title = forms.CharField(
         label=_("Title"),
         max_length=200,
@@ -71,7 +74,7 @@ class UploadForm(forms.Form):
 
 
 class VersionForm(forms.Form):
-    file = forms.FileField(label=_("File"))
+    file = forms.FileField(label=_("File"), widget=FILE_WIDGET)
     change_note = forms.CharField(
         label=_("What changed"),
         max_length=500,

@@ -317,9 +317,11 @@ def test_discuss_starts_one_thread_in_the_group_and_then_opens_it(
     signed_in, document, group, member
 ):
     url = reverse("documents:discuss", args=[document.pk])
-    response = signed_in.post(url)
+    response = signed_in.post(url, follow=True)
     thread = Thread.objects.get()
-    assert response["Location"] == thread.get_absolute_url()
+    assert response.redirect_chain == [(thread.get_absolute_url(), 302)]
+    assert response.status_code == 200
+    assert "Interim report" in response.text
     assert (thread.group, thread.title, thread.author) == (group, "Interim report", member)
     assert document.get_absolute_url() in thread.posts.get().body
     document.refresh_from_db()
