@@ -2,6 +2,7 @@
 the content, permissions, duplicates) live in ``files`` and ``services``."""
 
 from django import forms
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from .models import Folder
@@ -9,9 +10,10 @@ from .models import Folder
 # The file input names its limit (rendered next to it) and its errors.
 FILE_WIDGET = forms.ClearableFileInput(attrs={"aria-describedby": "id_file_helptext id_file_error"})
 
+# Names sort without regard to case, on every database.
 SORTS = {
-    "name": ("title",),
-    "-name": ("-title",),
+    "name": (Lower("title"), "pk"),
+    "-name": (Lower("title").desc(), "-pk"),
     "date": ("updated_at", "pk"),
     "-date": ("-updated_at", "-pk"),
 }

@@ -64,14 +64,23 @@ def test_document_list_shows_folders_and_documents_of_the_folder(signed_in, grou
 
 
 def test_document_list_sorts_by_name_and_date(signed_in, group, member):
-    for title in ["Beta", "Alpha", "Gamma"]:
+    for title in ["beta", "Alpha", "Gamma"]:
         add(group, member, title)
     url = reverse("documents:list", args=[group.slug])
-    assert titles(signed_in.get(url)) == ["Alpha", "Beta", "Gamma"]
-    assert titles(signed_in.get(url, {"sort": "-name"})) == ["Gamma", "Beta", "Alpha"]
-    assert titles(signed_in.get(url, {"sort": "-date"})) == ["Gamma", "Alpha", "Beta"]
-    assert titles(signed_in.get(url, {"sort": "date"})) == ["Beta", "Alpha", "Gamma"]
-    assert titles(signed_in.get(url, {"sort": "nonsense"})) == ["Alpha", "Beta", "Gamma"]
+    assert titles(signed_in.get(url)) == ["Alpha", "beta", "Gamma"]
+    assert titles(signed_in.get(url, {"sort": "-name"})) == ["Gamma", "beta", "Alpha"]
+    assert titles(signed_in.get(url, {"sort": "-date"})) == ["Gamma", "Alpha", "beta"]
+    assert titles(signed_in.get(url, {"sort": "date"})) == ["beta", "Alpha", "Gamma"]
+    assert titles(signed_in.get(url, {"sort": "nonsense"})) == ["Alpha", "beta", "Gamma"]
+
+
+def test_out_of_range_numbers_are_not_found(signed_in, group):
+    huge = "9" * 30
+    assert signed_in.get(f"/documents/{huge}/").status_code == 404
+    assert signed_in.get(f"/versions/{huge}/download/").status_code == 404
+    assert signed_in.get(f"/groups/{group.slug}/documents/folders/{huge}/").status_code == 404
+    upload_url = reverse("documents:upload", args=[group.slug])
+    assert signed_in.get(upload_url, {"folder": huge}).status_code == 404
 
 
 def test_document_list_filters_by_title_in_every_folder(signed_in, group, member, folder):
