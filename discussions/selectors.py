@@ -41,11 +41,10 @@ def thread_list(user, group, *, show: str = "all", page: int | str | None = 1):
 def thread_page(user, thread: Thread, *, page: int | str | None = 1):
     """One page of the thread's posts in tree order, with reaction counts and
     the user's own reactions; a fixed number of queries for any thread size."""
-    posts = (
-        Post.objects.filter(thread=thread)
-        .select_related("author", "parent__author", "hidden_by")
-        .order_by("path")
-    )
+    # Only what the page shows: hidden_by is not shown, and every model
+    # joined in costs its row's conversion and instantiation on each post.
+    posts = Post.objects.filter(thread=thread).select_related("author", "parent__author")
+    posts = posts.order_by("path")
     paginator = Paginator(posts, POSTS_PER_PAGE)
     page_obj = paginator.get_page(page)
     items = list(page_obj.object_list)
@@ -55,27 +54,29 @@ def thread_page(user, thread: Thread, *, page: int | str | None = 1):
 
 
 def _add_reactions(user, items: list[Post]) -> None:
-    """Sets ``reaction_counts`` {kind: n} and ``my_reactions`` {kind} on each post: two queries."""
-    ids = [post.pk for post in items]
+    """Sets ``reaction_counts`` {kind: n} and ``my_reactions`` {kind} on each
+    post: one query, the user's own counted alongside."""
     counts: dict[int, dict[str, int]] = {}
-    for post_id, kind, number in (
-        Reaction.objects.filter(post_id__in=ids)
-        .values_list("post_id", "kind")
-        .annotate(n=Count("id"))
-        .values_list("post_id", "kind", "n")
+    mine: dict[int, set[str]] = {}
+    for post_id, kind, number, own in (
+        Reaction.objects.filter(post_id__in=[post.pk for post in items])
+        .values("post_id", "kind")
+        .annotate(n=Count("id"), own=Count("id", filter=Q(user_id=user.pk)))
+        .values_list("post_id", "kind", "n", "own")
     ):
         counts.setdefault(post_id, {})[kind] = number
-    mine = set(Reaction.objects.filter(post_id__in=ids, user=user).values_list("post_id", "kind"))
+        if own:
+            mine.setdefault(post_id, set()).add(kind)
     for post in items:
         post.reaction_counts = counts.get(post.pk, {})
-        post.my_reactions = {kind for post_id, kind in mine if post_id == post.pk}
+        post.my_reactions = mine.get(post.pk, set())
 
 
 def post_detail(user, post: Post) -> Post:
     """One post as the thread page shows it (for live updates): with its
     parent's author, reaction counts and the user's own reactions."""
     post = (
-        Post.objects.select_related("thread__group", "author", "parent__author", "hidden_by")
+        Post.objects.select_related("thread__group", "author", "parent__author")
         .filter(pk=post.pk)
         .get()
     )
