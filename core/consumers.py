@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # Close codes in the application range (4000-4999).
 CLOSE_UNAUTHENTICATED = 4401
 MAX_SUBSCRIPTIONS = 50
+# Events read from the database at a time when catching up.
+CATCH_UP_PAGE = 500
 
 
 def error_frame(code: str, message: str, **extra) -> str:
@@ -48,7 +50,10 @@ def _authorize(user, stream):
 
 @database_sync_to_async
 def _events(stream, after, until=None):
-    return [event.as_frame() for event in realtime.events_after(stream, after, until=until)]
+    return [
+        event.as_frame()
+        for event in realtime.events_after(stream, after, until=until, limit=CATCH_UP_PAGE)
+    ]
 
 
 @database_sync_to_async
@@ -66,6 +71,11 @@ class Subscription:
 
 
 class WorkspaceConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket: the process's hub receives for all
+    # of them. (It would cost a Redis subscription per socket, and a socket
+    # could not even open while Redis is away.)
+    channel_layer_alias = None
+
     async def connect(self):
         self.user = self.scope.get("user")
         self.subscriptions: dict[str, Subscription] = {}
@@ -207,13 +217,32 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     # --- outbound events ------------------------------------------------------
 
     async def _catch_up(self, stream, until=None) -> None:
+        """Sends the recorded events after the last one sent (up to ``until``),
+        in order. Each is claimed before it is sent, so that a live delivery or
+        another catch-up running meanwhile never sends it again."""
+        while True:
+            subscription = self.subscriptions.get(stream)
+            if subscription is None:
+                return
+            events = await _events(stream, subscription.last, until)
+            for event in events:
+                if self.subscriptions.get(stream) is not subscription:
+                    return
+                if event["seq"] > subscription.last:
+                    subscription.last = event["seq"]
+                    await self.send_json(event)
+            if len(events) < CATCH_UP_PAGE:
+                return
+
+    def position(self, stream) -> int | None:
+        """The number of the last event sent on ``stream``; None if not subscribed."""
         subscription = self.subscriptions.get(stream)
-        if subscription is None:
-            return
-        for event in await _events(stream, subscription.last, until):
-            if event["seq"] > subscription.last:
-                await self.send_json(event)
-                subscription.last = event["seq"]
+        return None if subscription is None else subscription.last
+
+    async def resume(self, stream) -> None:
+        """Sends what was recorded on ``stream`` after the last event sent: for
+        the hub, when live delivery missed events (the channel layer was away)."""
+        await self._catch_up(stream)
 
     async def send_error(self, code: str, message: str, **extra) -> None:
         await self.send(text_data=error_frame(code, message, **extra))
@@ -234,6 +263,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 return  # seen already
             if seq > subscription.last + 1:
                 await self._catch_up(stream, until=seq - 1)
+                if self.subscriptions.get(stream) is not subscription or seq <= subscription.last:
+                    return  # ended meanwhile, or a concurrent catch-up sent it
             subscription.last = seq
         await self.send(text_data=text)
         if stream == user_stream(self.user.pk) and message["event"] == "membership.revoked":

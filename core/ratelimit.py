@@ -1,10 +1,22 @@
 """A fixed-window rate limit on the shared cache (Redis when configured, so the
-limit holds across server processes)."""
+limit holds across server processes).
 
+When the shared cache cannot be reached (Redis restarting), the count goes on
+in this process until it is back: a limit per process meanwhile, rather than
+no limit, and rather than refusing everything (the socket keeps working
+through a Redis outage; the database, not Redis, keeps the chat)."""
+
+import logging
+import threading
 import time
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+_local_counts: dict[str, int] = {}
+_local_lock = threading.Lock()
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -18,6 +30,14 @@ def hit(key: str, rate: str) -> bool:
     already used up."""
     limit, window = parse_rate(rate)
     bucket = f"rl:{key}:{int(time.time() // window)}"
+    try:
+        return _shared_hit(bucket, limit, window)
+    except Exception as error:
+        logger.warning("Rate limit: shared cache unreachable (%s); counting locally", error)
+        return _local_hit(bucket, limit)
+
+
+def _shared_hit(bucket: str, limit: int, window: int) -> bool:
     if cache.add(bucket, 1, timeout=window + 1):
         return True
     try:
@@ -25,6 +45,16 @@ def hit(key: str, rate: str) -> bool:
     except ValueError:  # expired between add and incr
         cache.set(bucket, 1, timeout=window + 1)
         return True
+
+
+def _local_hit(bucket: str, limit: int) -> bool:
+    with _local_lock:
+        if len(_local_counts) > 10_000:
+            # Old windows' buckets: their window number is in the name only,
+            # so start afresh (a brief under-count, never an over-count).
+            _local_counts.clear()
+        _local_counts[bucket] = _local_counts.get(bucket, 0) + 1
+        return _local_counts[bucket] <= limit
 
 
 async def ahit(key: str, rate: str) -> bool:

@@ -104,3 +104,16 @@ def last_seq(stream: str) -> int:
     return (
         StreamCounter.objects.filter(stream=stream).values_list("last_seq", flat=True).first() or 0
     )
+
+
+def last_seqs(streams: list[str]) -> dict[str, int]:
+    """The last sequence number of each of ``streams`` that has one."""
+    from .models import StreamCounter
+
+    found = {}
+    for start in range(0, len(streams), 500):
+        chunk = streams[start : start + 500]
+        found.update(
+            StreamCounter.objects.filter(stream__in=chunk).values_list("stream", "last_seq")
+        )
+    return found
