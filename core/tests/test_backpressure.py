@@ -1,0 +1,118 @@
+"""core.backpressure: under daphne a response is produced no faster than the
+client reads it, so a slow client costs a chunk of memory, not the body."""
+
+import contextlib
+import http.client
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.backpressure import backpressure, twisted_request
+from tests import servers
+
+MB = 1024 * 1024
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def streaming_daphne(tmp_path):
+    """daphne serving core/tests/streaming_app.py; yields (port, pid, log path)."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reads memory from /proc (Linux)")
+    port = servers.free_port()
+    log_path = tmp_path / "daphne.log"
+    with open(log_path, "wb") as log:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        process = subprocess.Popen(
+            [*command, "core.tests.streaming_app:application"],
+            cwd=servers.ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            servers.wait_for_port(port, process=process)
+            yield port, process.pid, log_path
+        finally:
+            servers.stop(process)
+
+
+def read_all(response) -> int:
+    received = 0
+    while chunk := response.read(MB):
+        received += len(chunk)
+    return received
+
+
+def test_a_client_that_stops_reading_holds_the_response_back(streaming_daphne):
+    port, pid, log_path = streaming_daphne
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with contextlib.closing(connection):
+        connection.request("GET", "/?mb=1")  # warm up
+        assert read_all(connection.getresponse()) == MB
+        before = rss(pid)
+        connection.request("GET", "/?mb=256")
+        response = connection.getresponse()
+        received = len(response.read(1024))
+        time.sleep(1.0)  # unbounded, daphne would hold all 256 MB by now
+        assert rss(pid) - before < 32 * MB
+        received += read_all(response)
+        assert received == 256 * MB
+        # The producer was released: the connection serves the next request.
+        connection.request("GET", "/?mb=3")
+        assert read_all(connection.getresponse()) == 3 * MB
+    assert "Producer was not unregistered" not in log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_a_client_that_leaves_while_held_back_ends_the_response(streaming_daphne):
+    port, _pid, log_path = streaming_daphne
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/?mb=64")
+    response = connection.getresponse()
+    response.read(1024)
+    time.sleep(0.3)
+    connection.close()
+    time.sleep(0.3)
+    again = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with contextlib.closing(again):
+        again.request("GET", "/?mb=2")
+        assert read_all(again.getresponse()) == 2 * MB
+    assert "Producer was not unregistered" not in log_path.read_text()
+
+
+async def test_other_servers_get_the_messages_unchanged():
+    sent = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.body", "body": b"b"})
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    assert twisted_request(send) is None
+    await backpressure(app)({"type": "http"}, receive, send)
+    assert [message.get("body") for message in sent] == [None, b"a", b"b"]
+
+
+def test_workspace_serves_http_with_backpressure():
+    from workspace.asgi import application
+
+    assert application.application_mapping["http"].__qualname__ == (
+        "backpressure.<locals>.application"
+    )
