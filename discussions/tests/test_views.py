@@ -1152,3 +1152,46 @@ def test_revision_numbers_survive_racing_edits_through_views(client, opening, me
         (2, "Author's"),
         (3, "Moderator's"),
     ]
+
+
+def test_thread_list_query_count_same_if_few_or_many_threads(
+    client, group, member, guest, moderator, django_assert_num_queries
+):
+    def add_threads(count):
+        for number in range(count):
+            thread = services.thread_create(
+                actor=[member, guest][number % 2], group=group, title=f"T{number}", body="x"
+            )
+            services.post_create(actor=moderator, thread=thread, body="Reply")
+            if number % 3 == 0:
+                services.thread_pin(actor=moderator, thread=thread)
+
+    url = reverse("discussions:thread_list", args=[group.slug])
+    add_threads(2)
+    for viewer in (member, moderator):
+        client.force_login(viewer)
+        with CaptureQueriesContext(connection) as few:
+            client.get(url)
+        add_threads(12)
+        with django_assert_num_queries(len(few.captured_queries)):
+            response = client.get(url)
+        assert len(re.findall(r'id="thread-\d+"', response.text)) > 12
+
+
+def test_report_queue_query_count_same_if_few_or_many_reports(
+    client, thread, opening, member, guest, moderator, django_assert_num_queries
+):
+    def add_reports(count):
+        for number in range(count):
+            post = services.post_create(actor=member, thread=thread, body=f"Post {number}")
+            services.report_create(actor=guest, post=post, reason=f"Reason {number}")
+
+    url = reverse("discussions:report_queue", args=[thread.group.slug])
+    add_reports(1)
+    client.force_login(moderator)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    add_reports(10)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(url)
+    assert response.text.count('class="card report"') == 11
