@@ -192,50 +192,61 @@ class Presence:
 
     def __init__(self, backend):
         self.backend = backend
-        self.local: dict[int, set[str]] = {}  # room id -> entries of this process
+        # room id -> this process's entries there: {member: (user id, name)}
+        self.local: dict[int, dict[str, tuple[int, str]]] = {}
         self.announcing: dict[int, asyncio.Task] = {}
         self.sweeper: asyncio.Task | None = None
+        self.away = False  # the backend failed last time (Redis away)
+
+    def _failed(self, what: str, room_id: int) -> None:
+        """Logs the first failure in full; the rest quietly until it works again."""
+        if self.away:
+            logger.debug("Presence: could not %s in room %s", what, room_id)
+            return
+        self.away = True
+        logger.warning("Presence: could not %s in room %s", what, room_id, exc_info=True)
+
+    def _worked(self) -> None:
+        if self.away:
+            self.away = False
+            logger.warning("Presence: the backend answers again")
 
     async def join(self, room_id: int, user, connection_id: str) -> None:
+        await self._record(room_id, user, connection_id, "record a join", always=True)
+
+    async def heartbeat(self, room_id: int, user, connection_id: str) -> None:
+        """The socket is still here. If its entry had gone (timed out, or Redis
+        lost it), it is back and that is announced."""
+        await self._record(room_id, user, connection_id, "record a heartbeat")
+
+    async def _record(self, room_id, user, connection_id, what, always=False) -> None:
         member = f"{user.pk}:{connection_id}"
-        self.local.setdefault(room_id, set()).add(member)
+        name = user.get_full_name()
+        self.local.setdefault(room_id, {})[member] = (user.pk, name)
         self._ensure_sweeper()
         try:
-            await self.backend.add(room_id, member, user.pk, user.get_full_name(), time.time())
+            new = await self.backend.add(room_id, member, user.pk, name, time.time())
         except Exception:
-            logger.warning("Presence: could not record a join in room %s", room_id, exc_info=True)
+            self._failed(what, room_id)
             return
-        self.announce(room_id)
+        self._worked()
+        if new or always:
+            self.announce(room_id)
 
     async def leave(self, room_id: int, user_id: int, connection_id: str) -> None:
         member = f"{user_id}:{connection_id}"
         entries = self.local.get(room_id)
         if entries is not None:
-            entries.discard(member)
+            entries.pop(member, None)
             if not entries:
                 del self.local[room_id]
         try:
             removed = await self.backend.remove(room_id, member)
         except Exception:
-            logger.warning("Presence: could not record a leave in room %s", room_id, exc_info=True)
+            self._failed("record a leave", room_id)
             return
+        self._worked()
         if removed:
-            self.announce(room_id)
-
-    async def heartbeat(self, room_id: int, user, connection_id: str) -> None:
-        """The socket is still here. If its entry had gone (timed out, or Redis
-        lost it), it is back and that is announced."""
-        member = f"{user.pk}:{connection_id}"
-        self.local.setdefault(room_id, set()).add(member)
-        self._ensure_sweeper()
-        try:
-            new = await self.backend.add(
-                room_id, member, user.pk, user.get_full_name(), time.time()
-            )
-        except Exception:
-            logger.warning("Presence: could not record a heartbeat in %s", room_id, exc_info=True)
-            return
-        if new:
             self.announce(room_id)
 
     async def users(self, room_id: int) -> list[dict]:
@@ -254,7 +265,7 @@ class Presence:
         try:
             users = await self.users(room_id)
         except Exception:
-            logger.warning("Presence: could not read room %s", room_id, exc_info=True)
+            self._failed("read", room_id)
             return
         await publish_unstored(
             room_stream(room_id), PRESENCE_EVENT, {"room": room_id, "users": users}
@@ -265,16 +276,23 @@ class Presence:
             self.sweeper = asyncio.create_task(self._sweep(), name="presence-sweeper")
 
     async def _sweep(self) -> None:
-        """Announces the timeouts in this process's rooms; ends when it has none."""
+        """Announces the timeouts in this process's rooms, and puts this
+        process's sockets back when the backend returns after failing (a
+        restarted Redis has forgotten them); ends when it has no rooms."""
         while self.local:
             await asyncio.sleep(sweep_interval())
+            recovering = self.away
             for room_id in list(self.local):
                 try:
                     gone = await self.backend.prune(room_id, time.time())
+                    if recovering:
+                        for member, (user_id, name) in list(self.local.get(room_id, {}).items()):
+                            await self.backend.add(room_id, member, user_id, name, time.time())
                 except Exception:
-                    logger.warning("Presence: could not sweep room %s", room_id, exc_info=True)
+                    self._failed("sweep", room_id)
                     continue
-                if gone:
+                self._worked()
+                if gone or recovering:
                     self.announce(room_id)
 
 
