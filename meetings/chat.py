@@ -35,7 +35,10 @@ anything else gets an ``error`` frame and changes nothing::
         other tabs get ``room.read`` {"room", "seq"} on their user stream
 
 Any frame may carry ``client_id`` (a string of up to 64 characters, or a
-number); acks, errors and history frames repeat it. Errors are
+number); acks, errors and history frames repeat it. A ``chat.send`` repeated
+with the same ``client_id`` within RESEND_WINDOW seconds is not stored again:
+its ack repeats the first one's id and seq, so a page may resend whatever was
+not acknowledged when its socket dropped. Errors are
 ``{"type": "error", "code", "message", "request", "client_id"?, "field"?}``
 with the codes ``invalid`` (a field is missing, of the wrong kind or out of
 range, or the text is not acceptable; ``field`` names it), ``not_subscribed``
@@ -48,12 +51,14 @@ pages use) and writes through ``meetings.services``, in a worker thread
 (``database_sync_to_async``).
 """
 
+import contextlib
 import datetime
 import math
 import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -72,6 +77,9 @@ HISTORY_MAX = 100
 TYPING_INTERVAL = 2.0  # seconds
 MAX_CLIENT_ID = 64
 MAX_ID = 2**63 - 1
+# A chat.send repeated with the same client_id within this many seconds is
+# acknowledged again, not stored again.
+RESEND_WINDOW = 600
 
 FRAME_HANDLERS: dict = {}
 
@@ -225,15 +233,32 @@ def _invalid(error: ValidationError, field: str) -> FrameRefused:
     return FrameRefused("invalid", " ".join(error.messages), field=field)
 
 
+def _sent_key(user, client_id) -> str:
+    return f"chat:sent:{user.pk}:{client_id!r}"
+
+
 @database_sync_to_async
-def _send_message(user, room_id: int, body: str) -> ChatMessage:
+def _send_message(user, room_id: int, body: str, client_id=None) -> tuple[int, int]:
+    """(id, seq) of the message stored; with a ``client_id`` the first one's
+    if the page sent it before (it resends what was not acknowledged)."""
     room = _room(user, room_id)
+    if client_id is not None:
+        try:
+            sent = cache.get(_sent_key(user, client_id))
+        except Exception:
+            sent = None  # the cache (Redis) is away: store it, as without an id
+        if sent is not None:
+            return sent
     try:
-        return services.message_send(actor=user, room=room, body=body)
+        message = services.message_send(actor=user, room=room, body=body)
     except ValidationError as error:
         raise _invalid(error, "body") from None
     except PermissionDenied as denial:
         raise _refused(user, room, denial) from None
+    if client_id is not None:
+        with contextlib.suppress(Exception):
+            cache.set(_sent_key(user, client_id), (message.pk, message.seq), RESEND_WINDOW)
+    return message.pk, message.seq
 
 
 @database_sync_to_async
@@ -308,10 +333,8 @@ def _mark_read(user, room_id: int, seq: int) -> int:
 @frame("chat.send", required={"room": an_id, "body": a_text})
 async def chat_send(consumer, reply, *, room, body):
     _require_subscription(consumer, room)
-    message = await _send_message(consumer.user, room, body)
-    await consumer.send_json(
-        {"type": "ack", **reply, "room": room, "id": message.pk, "seq": message.seq}
-    )
+    pk, seq = await _send_message(consumer.user, room, body, reply.get("client_id"))
+    await consumer.send_json({"type": "ack", **reply, "room": room, "id": pk, "seq": seq})
 
 
 @frame("chat.edit", required={"message": an_id, "body": a_text})
@@ -482,7 +505,8 @@ def chat_context(user, room: ChatRoom) -> dict:
         {"chat": {"room", "stream", "last_seq", "messages" (the last 50, oldest
          first: message payloads with "mine" and "created" (a datetime)),
          "has_more", "me", "can_send", "refusal" (why not, or None),
-         "can_send_when_open", "can_moderate", "muted_until", "opens_at",
+         "can_send_when_open", "can_moderate", "closed", "archived",
+         "muted_until", "opens_at",
          "closes_at" (meeting rooms; None for the standing room), "last_read_seq",
          "unread", "max_chars", "strings", "history_page"}}
 
@@ -509,11 +533,18 @@ def chat_context(user, room: ChatRoom) -> dict:
     opens_at = closes_at = None
     if room.meeting_id is not None:
         opens_at, closes_at = room.meeting.room_open_window()
+    own_bodies = dict(
+        room.messages.filter(
+            seq__in=[p["seq"] for p in page], author=user, deleted_at__isnull=True
+        ).values_list("seq", "body")
+    )
     messages = [
         {
             **payload,
             "mine": bool(payload["author"]) and payload["author"]["id"] == user.pk,
             "created": datetime.datetime.fromisoformat(payload["created_at"]),
+            # The Markdown of one's own messages, to edit them.
+            "body": own_bodies.get(payload["seq"]),
         }
         for payload in page
     ]
@@ -537,6 +568,9 @@ def chat_context(user, room: ChatRoom) -> dict:
                 and (room.meeting is None or room.meeting.status == Meeting.Status.SCHEDULED)
             ),
             "can_moderate": permissions.can_mute(user, room),
+            # Why nobody writes here now, which the page says itself.
+            "closed": not room.is_open(),
+            "archived": room.group.archived,
             "muted_until": muted,
             "opens_at": opens_at,
             "closes_at": closes_at,

@@ -290,6 +290,27 @@ async def test_send_accepts_a_numeric_client_id_and_none(member, room):
     await socket.disconnect()
 
 
+async def test_send_repeated_with_the_same_client_id_is_stored_once(member, room):
+    """A page resends what was not acknowledged when its socket dropped."""
+    socket = await open_socket(member)
+    await subscribe(socket, room)
+    frame = {"type": "chat.send", "room": room.pk, "body": "once", "client_id": "same"}
+    await socket.send_json_to(frame)
+    first = [await next_frame(socket), await next_frame(socket)]
+    ack = next(f for f in first if f["type"] == "ack")
+    await socket.disconnect()
+
+    socket = await open_socket(member)
+    await subscribe(socket, room, since=ack["seq"])
+    assert await request(socket, frame) == ack
+    assert await nothing_more(socket)
+    # Another id is another message.
+    await socket.send_json_to({**frame, "client_id": "other"})
+    assert {(await next_frame(socket))["type"] for _ in range(2)} == {"ack", "event"}
+    assert await stored_messages(room) == ["once", "once"]
+    await socket.disconnect()
+
+
 async def test_send_refused_if_not_subscribed(member, room):
     socket = await open_socket(member)
     answer = await request(
