@@ -49,6 +49,7 @@ function chat(root) {
   const messages = new Map(); // message seq -> <li>
   const pending = new Map(); // client_id -> {item, body, seq}
   const typists = new Map(); // user id -> {name, timer}
+  const timers = new Map(); // see later()
   let hasMore = root.dataset.hasMore === "true";
   let loadingHistory = false;
   let lastSeen = Number(root.dataset.seq) || 0; // highest event number of the stream
@@ -571,7 +572,6 @@ function chat(root) {
     return Number.isNaN(time) ? null : time;
   }
 
-  const timers = new Map();
   function later(when, callback) {
     const key = `${when}:${callback.name}`;
     if (timers.has(key)) return;

@@ -4,12 +4,15 @@ One goes offline, the other sends; back online, the first shows the missed
 messages once, in order; presence follows in both.
 """
 
+import datetime
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from meetings import services
+from meetings.models import ChatMessage, Meeting, RoomMute
 from tests.fixtures.people import join
 
 from .helpers import assert_no_browser_errors, login_with_session, shot
@@ -198,3 +201,63 @@ def test_typing_edit_and_unread_mark(new_context, server, group, ana, bo):
     expect(page_b.locator("[data-unread-room]")).to_be_hidden()
     assert_no_browser_errors(page_a)
     assert_no_browser_errors(page_b)
+
+
+def test_meeting_room_scroll_back_and_moderator_mutes(
+    new_context, server, group, member, moderator
+):
+    starts = timezone.now() + datetime.timedelta(minutes=10)
+    meeting = Meeting.objects.create(
+        group=group, title="Session", starts_at=starts, ends_at=starts + datetime.timedelta(hours=1)
+    )
+    room = services.meeting_room(meeting)
+    for number in range(1, 71):
+        ChatMessage.objects.create(
+            room=room,
+            author=member,
+            body=f"m{number}",
+            body_html=f"<p>m{number}</p>",
+            seq=next_seq_of(room),
+        )
+    page_mod = new_context().new_page()
+    login_with_session(page_mod.context, server, moderator)
+    page_mod.goto(f"{server}/meetings/{meeting.pk}/")
+    page_mia = new_context().new_page()
+    login_with_session(page_mia.context, server, member)
+    page_mia.goto(f"{server}/meetings/{meeting.pk}/")
+    for page in (page_mod, page_mia):
+        expect(page.locator("html[data-socket=open]")).to_have_count(1)
+    items = page_mod.locator("[data-chat-messages] > li")
+    expect(items).to_have_count(50)
+    expect(items.first).to_have_text(re.compile("m21"))
+
+    # Scrolled to the top, the earlier messages come, in order, once.
+    page_mod.locator("[data-chat-log]").evaluate("log => { log.scrollTop = 0; }")
+    expect(items).to_have_count(70, timeout=LIVE_TIMEOUT_MS)
+    texts = [text.strip() for text in items.locator(".chat-body").all_inner_texts()]
+    assert texts == [f"m{number}" for number in range(1, 71)]
+    expect(page_mod.locator("[data-chat-more]")).to_be_hidden()
+
+    # The moderator mutes Mia from one of her messages; her page stops taking messages.
+    message = items.last
+    message.hover()
+    message.get_by_role("button", name="Mute").click()
+    message.get_by_label("Mute for").select_option("15")
+    message.locator(".chat-mute").get_by_role("button", name="Mute").click()
+    expect(page_mia.locator("[data-chat-refusal]")).to_contain_text(
+        "A moderator muted you", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(page_mia.locator("[data-chat-form]")).to_be_hidden()
+    assert RoomMute.objects.filter(room=room, user=member).exists()
+    shot(page_mod, "chat-meeting-moderator")
+    assert_no_browser_errors(page_mod)
+    assert_no_browser_errors(page_mia)
+
+
+def next_seq_of(room) -> int:
+    from django.db import transaction
+
+    from core.realtime import next_seq
+
+    with transaction.atomic():
+        return next_seq(room.stream)
