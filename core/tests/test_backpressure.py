@@ -110,9 +110,9 @@ async def test_other_servers_get_the_messages_unchanged():
     assert [message.get("body") for message in sent] == [None, b"a", b"b"]
 
 
-def test_workspace_serves_http_with_backpressure():
+def test_workspace_serves_http_with_backpressure_in_large_messages():
     from workspace.asgi import application
 
-    assert application.application_mapping["http"].__qualname__ == (
-        "backpressure.<locals>.application"
-    )
+    http_app = application.application_mapping["http"]
+    assert http_app.__qualname__ == "backpressure.<locals>.application"
+    assert http_app.app.chunk_size == MB
