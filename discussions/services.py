@@ -134,7 +134,9 @@ def post_create(*, actor, thread: Thread, body: str, parent: Post | None = None)
     still write) or the parent is elsewhere."""
     body = _clean_body(body)
     with transaction.atomic():
-        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        thread = (
+            Thread.objects.select_for_update(of=("self",)).select_related("group").get(pk=thread.pk)
+        )
         if not group_permissions.is_member(actor, thread.group):
             raise PermissionDenied
         _check_sees_thread(actor, thread)
@@ -164,7 +166,11 @@ def post_edit(*, actor, post: Post, body: str) -> Post:
     group's moderators. Concurrent edits each keep their revision."""
     body = _clean_body(body)
     with transaction.atomic():
-        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        post = (
+            Post.objects.select_for_update(of=("self",))
+            .select_related("thread__group")
+            .get(pk=post.pk)
+        )
         if not permissions.can_edit_post(actor, post):
             raise PermissionDenied
         _check_sees_thread(actor, post.thread)
@@ -194,7 +200,11 @@ def post_edit(*, actor, post: Post, body: str) -> Post:
 def post_delete(*, actor, post: Post) -> Post:
     """Deletes a post softly: its place in the tree stays, its text goes."""
     with transaction.atomic():
-        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        post = (
+            Post.objects.select_for_update(of=("self",))
+            .select_related("thread__group")
+            .get(pk=post.pk)
+        )
         if not permissions.can_delete_post(actor, post):
             raise PermissionDenied
         _check_sees_thread(actor, post.thread)
@@ -224,7 +234,11 @@ def post_set_hidden(*, actor, post: Post, hidden: bool, reason: str = "") -> Pos
     or sent."""
     reason = (reason or "").strip()
     with transaction.atomic():
-        post = Post.objects.select_for_update().select_related("thread__group").get(pk=post.pk)
+        post = (
+            Post.objects.select_for_update(of=("self",))
+            .select_related("thread__group")
+            .get(pk=post.pk)
+        )
         permissions.check_moderate_thread(actor, post.thread)
         if hidden and not reason:
             raise ValidationError(_("Please give a reason: its author will see it."))
@@ -273,7 +287,9 @@ def reaction_toggle(*, actor, post: Post, kind: str) -> bool:
 
 def _thread_flags(*, actor, thread: Thread, action: str, **flags) -> Thread:
     with transaction.atomic():
-        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        thread = (
+            Thread.objects.select_for_update(of=("self",)).select_related("group").get(pk=thread.pk)
+        )
         permissions.check_moderate_thread(actor, thread)
         changed = {k: v for k, v in flags.items() if getattr(thread, k) != v}
         if not changed:
@@ -334,7 +350,9 @@ def thread_move(*, actor, thread: Thread, to_group: WorkingGroup) -> Thread:
     """Moves a thread to another group the actor moderates; access follows the
     new group at once (open sockets re-check it)."""
     with transaction.atomic():
-        thread = Thread.objects.select_for_update().select_related("group").get(pk=thread.pk)
+        thread = (
+            Thread.objects.select_for_update(of=("self",)).select_related("group").get(pk=thread.pk)
+        )
         permissions.check_moderate_thread(actor, thread)
         if not group_permissions.is_moderator(actor, to_group):
             raise PermissionDenied
@@ -359,7 +377,11 @@ def thread_split(*, actor, post: Post, title: str) -> Thread:
     the old thread's stream."""
     title = _clean_title(title)
     with transaction.atomic():
-        source = Thread.objects.select_for_update().select_related("group").get(pk=post.thread_id)
+        source = (
+            Thread.objects.select_for_update(of=("self",))
+            .select_related("group")
+            .get(pk=post.thread_id)
+        )
         permissions.check_moderate_thread(actor, source)
         post = Post.objects.get(pk=post.pk)
         # The subtree by parent links, not by path: replies below the deepest

@@ -136,20 +136,29 @@ def _add_version(
     return version
 
 
+def _refuse_duplicate(document: Document, sha256: str) -> None:
+    same = document.versions.filter(sha256=sha256).order_by("-number").first()
+    if same is not None:
+        raise ValidationError(
+            _("This file is identical to version %(number)d.") % {"number": same.number},
+            code="duplicate",
+        )
+
+
 def version_add(*, actor, document: Document, uploaded, change_note: str = "") -> DocumentVersion:
     """Adds a new version. ValidationError if the file is identical to an
     existing version of this document (it is named), or not acceptable.
     Concurrent uploads to one document each get their own version number."""
     permissions.check_upload(actor, document.group)
     checked = files.check_upload(uploaded)
-    same = document.versions.filter(sha256=checked.sha256).order_by("-number").first()
-    if same is not None:
-        raise ValidationError(
-            _("This file is identical to version %(number)d.") % {"number": same.number},
-            code="duplicate",
-        )
+    _refuse_duplicate(document, checked.sha256)  # before storing the bytes
     with _stored(document.group, uploaded) as name, transaction.atomic():
-        document = Document.objects.select_for_update().select_related("group").get(pk=document.pk)
+        document = (
+            Document.objects.select_for_update(of=("self",))
+            .select_related("group")
+            .get(pk=document.pk)
+        )
+        _refuse_duplicate(document, checked.sha256)  # and again under the lock
         version = _add_version(
             actor=actor,
             document=document,
@@ -173,7 +182,9 @@ def version_restore(*, actor, version: DocumentVersion) -> DocumentVersion:
     permissions.check_upload(actor, version.document.group)
     with transaction.atomic():
         document = (
-            Document.objects.select_for_update().select_related("group").get(pk=version.document_id)
+            Document.objects.select_for_update(of=("self",))
+            .select_related("group")
+            .get(pk=version.document_id)
         )
         if document.current_version_id == version.pk:
             raise ValidationError(_("This version is the current one already."), code="current")

@@ -91,7 +91,9 @@ def message_edit(*, actor, message: ChatMessage, body: str) -> ChatMessage:
     body = _clean_body(body)
     with transaction.atomic():
         message = (
-            ChatMessage.objects.select_for_update().select_related("room__group").get(pk=message.pk)
+            ChatMessage.objects.select_for_update(of=("self",))
+            .select_related("room__group")
+            .get(pk=message.pk)
         )
         if not permissions.can_edit_message(actor, message):
             raise PermissionDenied(_("You can only edit your own messages."))
@@ -108,7 +110,9 @@ def message_delete(*, actor, message: ChatMessage) -> ChatMessage:
     """Deletes a message: one's own, or any as a moderator (audited)."""
     with transaction.atomic():
         message = (
-            ChatMessage.objects.select_for_update().select_related("room__group").get(pk=message.pk)
+            ChatMessage.objects.select_for_update(of=("self",))
+            .select_related("room__group")
+            .get(pk=message.pk)
         )
         if not permissions.can_delete_message(actor, message):
             raise PermissionDenied(_("You may not delete this message."))
