@@ -20,9 +20,10 @@ On every change the room's subscribers get an unstored event::
 
 ``users`` is everyone present (each person once, however many tabs), by
 name. Changes are announced at most every ``ANNOUNCE_DELAY`` seconds per room
-and process, so that a crowd joining at once costs a few events, not one per
-socket. Presence is best effort: when Redis is away it is logged, the chat goes
-on, and the next heartbeat after Redis returns puts each socket back.
+and process (up to 5 s in rooms of hundreds), so that a crowd joining at once
+costs a few events, not one per socket. Presence is best effort: when Redis
+is away it is logged and the chat goes on; when it answers again, each process
+puts its sockets back.
 """
 
 import asyncio
@@ -195,6 +196,7 @@ class Presence:
         # room id -> this process's entries there: {member: (user id, name)}
         self.local: dict[int, dict[str, tuple[int, str]]] = {}
         self.announcing: dict[int, asyncio.Task] = {}
+        self.sizes: dict[int, int] = {}  # room id -> people in its last announcement
         self.sweeper: asyncio.Task | None = None
         self.away = False  # the backend failed last time (Redis away)
 
@@ -253,13 +255,16 @@ class Presence:
         return await self.backend.users(room_id, time.time())
 
     def announce(self, room_id: int) -> None:
-        """Sends the room's presence soon; changes until then share the event."""
+        """Sends the room's presence soon; changes until then share the event.
+        The bigger the room, the longer the wait (a crowd joining at once
+        would otherwise cost everyone a long list per arrival)."""
         task = self.announcing.get(room_id)
         if task is None or task.done():
-            self.announcing[room_id] = asyncio.create_task(self._announce(room_id))
+            delay = max(ANNOUNCE_DELAY, min(5.0, self.sizes.get(room_id, 0) / 200))
+            self.announcing[room_id] = asyncio.create_task(self._announce(room_id, delay))
 
-    async def _announce(self, room_id: int) -> None:
-        await asyncio.sleep(ANNOUNCE_DELAY)
+    async def _announce(self, room_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
         # Changes from now on get an announcement of their own.
         self.announcing.pop(room_id, None)
         try:
@@ -267,6 +272,7 @@ class Presence:
         except Exception:
             self._failed("read", room_id)
             return
+        self.sizes[room_id] = len(users)
         await publish_unstored(
             room_stream(room_id), PRESENCE_EVENT, {"room": room_id, "users": users}
         )
