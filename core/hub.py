@@ -10,10 +10,11 @@ subscribed to the stream.
 The layer (Redis) is best effort; the database has every numbered event. So
 the hub also keeps its sockets whole when the layer fails: a subscription that
 could not be made is retried, and every ``RESYNC_INTERVAL`` seconds one query
-reads the streams' last numbers, and a socket still behind a number that was
-already committed at the previous check is caught up from the database
-(``consumer.resume``). A message sent while Redis was down, or published while
-this process's subscription was being re-established, arrives that way.
+reads the streams' last numbers, and the sockets still behind a number that
+was already committed at the previous check get the missed events from the
+database (read once per stream). A message sent while Redis was down, or
+published while this process's subscription was being re-established, arrives
+that way.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ import weakref
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from .realtime import last_seqs, stream_group
+from .realtime import event_message, events_after, last_seqs, stream_group
 
 logger = logging.getLogger(__name__)
 
@@ -132,19 +133,30 @@ class Hub:
         self.committed = {}
 
     async def resync(self) -> None:
-        """Catches up every socket that is behind a number that was committed
-        at the previous check (what is newer may still be on its way)."""
+        """Catches up the sockets that are behind a number that was committed
+        at the previous check (what is newer may still be on its way): the
+        missed events are read once per stream and handed to each of them as
+        if live, so each gets them once and in order."""
         committed = await database_sync_to_async(last_seqs)(list(self.subscribers))
         previous, self.committed = self.committed, committed
         for stream, seq in previous.items():
+            behind, start = [], seq
             for consumer in list(self.subscribers.get(stream, ())):
                 position = consumer.position(stream)
-                if position is None or position >= seq:
-                    continue
-                try:
-                    await consumer.resume(stream)
-                except Exception:
-                    logger.exception("Could not catch a socket up on %s", stream)
+                if position is not None and position < seq:
+                    behind.append(consumer)
+                    start = min(start, position)
+            if not behind:
+                continue
+            events = await database_sync_to_async(events_after)(stream, start, until=seq)
+            for event in events:
+                message = event_message(stream, event.type, event.data, event.seq)
+                text = frame_text(message)
+                for consumer in behind:
+                    try:
+                        await consumer.deliver(message, text)
+                    except Exception:
+                        logger.exception("Could not catch a socket up on %s", stream)
 
     async def _run(self) -> None:
         while True:
