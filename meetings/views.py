@@ -16,8 +16,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -28,6 +26,7 @@ from groups import permissions as group_permissions
 from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
 
 from . import calendar, permissions, services
+from .chat import chat_context
 from .forms import CalendarFeedForm, MeetingForm, MinutesForm
 from .models import CalendarFeed, ChatRoom, Meeting
 
@@ -60,14 +59,6 @@ def meeting_moderator_view(view):
 
 def _chat(user, room: ChatRoom) -> dict:
     """The chat partial's context, and when the room takes messages."""
-    try:  # the live chat is being written (issue 6); a placeholder until it lands
-        from .chat import chat_context
-
-        get_template("meetings/_chat.html")
-    except (ImportError, TemplateDoesNotExist):
-        context = {"chat_ready": False}
-    else:
-        context = {**chat_context(user, room), "chat_ready": True}
     now = timezone.now()
     window = {"room": room, "room_is_open": room.is_open(at=now)}
     if room.meeting_id is not None:
@@ -79,7 +70,7 @@ def _chat(user, room: ChatRoom) -> dict:
             "minutes_before": settings.MEETING_ROOM_OPENS_MINUTES_BEFORE,
             "minutes_after": settings.MEETING_ROOM_CLOSES_MINUTES_AFTER,
         }
-    return {**context, **window}
+    return {**chat_context(user, room), **window}
 
 
 # --- A group's meetings -------------------------------------------------------

@@ -156,6 +156,15 @@ def test_meeting_page_shows_times_in_viewers_time_zone_with_its_name(
     assert "4 p.m." in page and "6 p.m." in page
 
 
+def test_meeting_page_has_the_live_chat_of_the_meetings_room(client, member, meeting):
+    room = ChatRoom.objects.get(meeting=meeting)
+    client.force_login(member)
+    response = client.get(meeting.get_absolute_url())
+    assert response.context["chat"]["room"] == room
+    assert f'data-stream="{room.stream}"' in response.text
+    assert "js/chat.js" in response.text
+
+
 def test_meeting_page_shows_chat_with_the_rooms_window_when_closed(
     client, member, moderator, group
 ):
@@ -511,6 +520,7 @@ def test_group_chat_page_shows_the_standing_room(client, member, group):
     assert response.context["room"] == room
     assert response.context["room_is_open"] is True
     assert 'aria-current="page">Chat<' in response.text
+    assert f'data-stream="{room.stream}"' in response.text
 
 
 # --- The calendar address -----------------------------------------------------
