@@ -183,7 +183,7 @@ def test_meeting_page_says_the_chat_is_open_during_the_meeting(client, member, m
     client.force_login(member)
     response = client.get(meeting.get_absolute_url())
     assert response.context["room_is_open"] is True
-    assert "The chat is open until" in response.text
+    assert "Open for messages until" in response.text
 
 
 def test_meeting_page_shows_cancelled_meeting_as_cancelled(client, member, moderator, meeting):
