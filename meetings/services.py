@@ -16,7 +16,7 @@ import datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -250,7 +250,13 @@ def calendar_feed_token(*, user, renew: bool = False) -> str | None:
             return None
         feed = feed or CalendarFeed(user=user)
         token = feed.set_new_token()
-        feed.save()
+        try:
+            with transaction.atomic():
+                feed.save()
+        except IntegrityError:
+            # A second request (a double click) created the feed meanwhile:
+            # there is no row to lock before the first insert commits.
+            return None
     return token
 
 

@@ -579,3 +579,22 @@ def test_calendar_address_refuses_unknown_action(client, member):
     response = client.post(reverse("meetings:calendar"), {"action": "steal"})
     assert response.status_code == 400
     assert not CalendarFeed.objects.exists()
+
+
+def test_calendar_address_created_twice_at_once_answers_without_error(client, member, monkeypatch):
+    """Two clicks on "create": the second request finds no row to lock and
+    inserts after the first committed."""
+    original = CalendarFeed.set_new_token
+
+    def racing(feed):
+        token = original(feed)
+        if feed.pk is None:
+            CalendarFeed.objects.create(user=member, token_hash="x" * 64)
+        return token
+
+    monkeypatch.setattr(CalendarFeed, "set_new_token", racing)
+    client.force_login(member)
+    response = client.post(reverse("meetings:calendar"), {"action": "create"})
+    assert response.status_code == 200
+    assert response.context["feed_url"] is None
+    assert CalendarFeed.objects.get(user=member).token_hash == "x" * 64
