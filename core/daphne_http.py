@@ -1,31 +1,39 @@
-"""Flow control for HTTP responses under daphne.
+"""How daphne serves the workspace's HTTP side: ``http_application()``, what
+workspace/asgi.py serves, is Django's ``get_asgi_application()`` with three
+adjustments, each measured by bench/download.py or bench/upload.py.
 
-Daphne hands every ``http.response.body`` message to Twisted at once: its
-``send`` returns without waiting for the socket, so an application that sends
-faster than the client reads (a streamed download to a slow browser) piles
-the whole body up in daphne's memory. bench/download.py measured a 500 MB
-document held entirely in memory (about 1 GB resident at the peak) for a
-client that stopped reading for two seconds.
+1. Responses go out no faster than the client reads them. Daphne hands every
+   ``http.response.body`` message to Twisted at once: its ``send`` returns
+   without waiting for the socket, so a response sent faster than the client
+   reads (a streamed download to a slow browser) piled up in daphne's memory
+   (a 500 MB document held entirely, about 1 GB resident at the peak, for a
+   client that paused for two seconds). ``backpressure(app)`` registers a
+   streaming producer with the Twisted request for a response of several body
+   messages; Twisted pauses it when the connection's send buffer is full
+   (64 KB) and resumes it when the buffer has drained, and after each body
+   message ``send`` waits until it is resumed. A response then holds one
+   message plus Twisted's buffer in memory. ``backpressure`` recognises daphne
+   by its ``send`` (``functools.partial`` of the server's ``handle_reply``
+   with the Twisted request); under any other server it passes everything
+   through unchanged.
 
-``backpressure(app)`` wraps the HTTP application: for a response of several
-body messages it registers itself with the Twisted request as a streaming
-producer, which Twisted pauses when the connection's send buffer is full
-(64 KB) and resumes when it has drained; after each body message ``send``
-waits until it is resumed. The application then produces no faster than the
-client reads, and a response holds one chunk of the application plus
-Twisted's buffer in memory.
+2. Bodies leave in messages of up to 1 MB instead of Django's 64 KB: every
+   message passes through the flow control, daphne and Twisted, and for a
+   download in 64 KB messages that took about half of daphne's CPU time.
 
-It recognises daphne by its ``send`` (``functools.partial`` of the server's
-``handle_reply`` with the Twisted request); under any other server (tests,
-another ASGI server) it passes everything through unchanged.
-
-``http_application()`` is what workspace/asgi.py serves: Django's handler
-(``get_asgi_application()``) sending bodies in messages of up to 1 MB, with
-backpressure.
+3. Twisted does not parse form bodies. Before daphne sees a request, Twisted's
+   ``Request.requestReceived`` parses a multipart/form-data body into
+   ``request.args`` (which daphne never reads): all of it in memory, with the
+   email package, in the event loop. A 200 MB upload made daphne grow by
+   2.6 GB and stalled every other request and socket of the process for
+   about 20 seconds, whoever sent it (it happens before Django authenticates
+   anything). Daphne's request class is replaced by one that turns this off
+   (``parsePOSTFormSubmission=False``, Twisted's switch for it).
 """
 
 import asyncio
 import functools
+import inspect
 
 import django
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
@@ -109,17 +117,34 @@ def backpressure(app):
 
 
 class ASGIHandler(DjangoASGIHandler):
-    """Django's handler, sending a body in messages of up to 1 MB instead of
-    Django's 64 KB. Each message takes a trip through this module, daphne and
-    Twisted; for a download streamed in 64 KB messages those trips cost more
-    CPU than moving the bytes (bench/download.py: about half of daphne's CPU
-    time for 500 MB)."""
+    """Django's handler, sending a body in messages of up to 1 MB (Django's
+    own: 64 KB)."""
 
     chunk_size = 1024 * 1024
 
 
+def leave_forms_to_the_application() -> None:
+    """Makes daphne's requests skip Twisted's parsing of form bodies (3. above)."""
+    from daphne import http_protocol
+
+    if getattr(http_protocol.WebRequest, "leaves_forms_to_the_application", False):
+        return
+    if "parsePOSTFormSubmission" not in inspect.signature(Request.__init__).parameters:
+        return  # a Twisted that does not parse them (or cannot be told not to)
+
+    class WebRequest(http_protocol.WebRequest):
+        leaves_forms_to_the_application = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs["parsePOSTFormSubmission"] = False
+            super().__init__(*args, **kwargs)
+
+    http_protocol.WebRequest = WebRequest  # what daphne's HTTPFactory builds
+
+
 def http_application():
-    """Django's HTTP application for daphne, as ``get_asgi_application()``
-    makes it, with larger body messages sent with backpressure."""
+    """Django's HTTP application for daphne: ``get_asgi_application()`` with
+    the three adjustments above."""
     django.setup(set_prefix=False)
+    leave_forms_to_the_application()
     return backpressure(ASGIHandler())

@@ -17,7 +17,7 @@ from django.utils.http import content_disposition_header
 from .files import INLINE_TYPES
 from .models import DocumentVersion
 
-# One read and one ASGI message per MB (core.backpressure sends messages of
+# One read and one ASGI message per MB (core.daphne_http sends messages of
 # up to 1 MB): with 256 KB chunks daphne used about 1.5 times the CPU time
 # (bench/download.py). Memory per download: about two chunks.
 CHUNK_SIZE = 1024 * 1024

@@ -2,7 +2,7 @@
 
 import os
 
-from core.backpressure import http_application
+from core.daphne_http import http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
 # get_asgi_application(), with responses going out no faster than the client
