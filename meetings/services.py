@@ -182,10 +182,12 @@ def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
     if ends <= starts:
         raise ValidationError(_("A meeting ends after it starts."), code="times")
     with transaction.atomic():
+        # Under the row lock, so that two edits at once get two revisions.
+        locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
         for key, value in fields.items():
             setattr(meeting, key, value)
         meeting.updated_at = timezone.now()
-        meeting.revision += 1
+        meeting.revision = locked.revision + 1
         meeting.save()
         audit(group=meeting.group, actor=actor, action="meeting.changed", summary=meeting.title)
         emit(f"group:{meeting.group_id}", "meeting.changed", {"meeting": meeting.pk})
