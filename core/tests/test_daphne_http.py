@@ -2,6 +2,7 @@
 client reads it, so a slow client costs a chunk of memory, not the body; a
 form body is not parsed by Twisted on the way in."""
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from core.daphne_http import backpressure, twisted_request
+from core.daphne_http import backpressure, coalesce_request_body, twisted_request
 from tests import servers
 
 MB = 1024 * 1024
@@ -165,9 +166,55 @@ async def test_other_servers_get_the_messages_unchanged():
     assert [message.get("body") for message in sent] == [None, b"a", b"b"]
 
 
-def test_workspace_serves_http_with_backpressure_in_large_messages():
+async def test_a_queued_body_reaches_the_application_in_large_messages():
+    queue = asyncio.Queue()
+    for _ in range(300):  # 2.4 MB as daphne queues it: 8 KB at a time
+        queue.put_nowait({"type": "http.request", "body": b"z" * 8192, "more_body": True})
+    queue.put_nowait({"type": "http.request", "body": b"end", "more_body": False})
+    queue.put_nowait({"type": "http.disconnect"})
+    received = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            received.append(message)
+            if not message.get("more_body", False):
+                break
+        received.append(await receive())
+
+    await coalesce_request_body(app)({"type": "http"}, queue.get, None)
+    assert [len(message.get("body", b"")) for message in received] == [
+        128 * 8192,
+        128 * 8192,
+        44 * 8192 + 3,
+        0,
+    ]
+    assert [message.get("more_body", False) for message in received] == [True, True, False, False]
+    assert received[-1] == {"type": "http.disconnect"}
+
+
+async def test_a_disconnect_amid_the_body_is_passed_on():
+    queue = asyncio.Queue()
+    queue.put_nowait({"type": "http.request", "body": b"a", "more_body": True})
+    queue.put_nowait({"type": "http.request", "body": b"b", "more_body": True})
+    queue.put_nowait({"type": "http.disconnect"})
+    received = []
+
+    async def app(scope, receive, send):
+        received.append(await receive())
+        received.append(await receive())
+
+    await coalesce_request_body(app)({"type": "http"}, queue.get, None)
+    assert received == [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+
+def test_workspace_serves_http_with_the_daphne_adjustments():
     from workspace.asgi import application
 
     http_app = application.application_mapping["http"]
-    assert http_app.__qualname__ == "backpressure.<locals>.application"
-    assert http_app.app.chunk_size == MB
+    assert http_app.__qualname__ == "coalesce_request_body.<locals>.application"
+    assert http_app.app.__qualname__ == "backpressure.<locals>.application"
+    assert http_app.app.app.chunk_size == MB
