@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,12 @@ READ_CHUNK = 1024 * 1024
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the benchmark as Ctrl-C does: through the ``finally``
+    blocks that stop its servers and remove its temporary directory."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def print_json(figures: dict) -> None:
@@ -75,6 +82,7 @@ def server_env(directory: Path, **overrides: str) -> dict[str, str]:
     media_root = directory / "media"
     static_root = directory / "static"
     media_root.mkdir(exist_ok=True)
+    static_root.mkdir(exist_ok=True)  # whitenoise warns about a missing one
     database = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{directory / 'db.sqlite3'}"
     env = {
         "DJANGO_SETTINGS_MODULE": os.environ.get("BENCH_SETTINGS_MODULE", "workspace.settings"),
@@ -380,6 +388,7 @@ class Download:
     seconds: float
     sha256: str | None = None
     headers: dict = field(default_factory=dict)
+    first_byte: float = 0.0  # seconds until the response's headers arrived
 
 
 def download(base_url: str, path: str, headers: dict, *, hash_it: bool = False) -> Download:
@@ -391,6 +400,7 @@ def download(base_url: str, path: str, headers: dict, *, hash_it: bool = False) 
     try:
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
+        first_byte = time.perf_counter() - started
         buffer = bytearray(READ_CHUNK)
         view = memoryview(buffer)
         digest = hashlib.sha256() if hash_it else None
@@ -405,6 +415,7 @@ def download(base_url: str, path: str, headers: dict, *, hash_it: bool = False) 
             seconds=time.perf_counter() - started,
             sha256=digest.hexdigest() if digest else None,
             headers=dict(response.getheaders()),
+            first_byte=first_byte,
         )
     finally:
         connection.close()
