@@ -252,14 +252,10 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 return
 
     def position(self, stream) -> int | None:
-        """The number of the last event sent on ``stream``; None if not subscribed."""
+        """The number of the last event sent on ``stream``; None if not
+        subscribed. The hub catches up sockets that stay behind."""
         subscription = self.subscriptions.get(stream)
         return None if subscription is None else subscription.last
-
-    async def resume(self, stream) -> None:
-        """Sends what was recorded on ``stream`` after the last event sent: for
-        the hub, when live delivery missed events (the channel layer was away)."""
-        await self._catch_up(stream)
 
     async def send_error(self, code: str, message: str, **extra) -> None:
         await self.send(text_data=error_frame(code, message, **extra))
