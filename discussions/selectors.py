@@ -2,11 +2,14 @@
 runs a fixed number of queries whatever the size of a thread."""
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from core.models import StreamCounter
+
+from . import permissions
 from .models import Post, Reaction, ReadState, Subscription, Thread
-from .permissions import threads_visible_to
+from .permissions import ThreadViewer, threads_visible_to
 
 THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 50
@@ -38,16 +41,72 @@ def thread_list(user, group, *, show: str = "all", page: int | str | None = 1):
     return page_obj
 
 
+def thread_for_page(user, pk) -> tuple[Thread, ThreadViewer]:
+    """The thread the thread page shows and the user's rights in it, as
+    ``permissions.access_thread_as_viewer`` gives them (Http404 if they may
+    not see it), in one query with what the page also needs: ``read_position``
+    (None: no read mark yet), ``watching`` and ``seq`` (the stream's last
+    event, read before the posts are; None: none yet)."""
+    if not user.is_authenticated:
+        return permissions.access_thread_as_viewer(user, pk)
+    return permissions.access_thread_as_viewer(
+        user,
+        pk,
+        read_position=Subquery(
+            ReadState.objects.filter(user=user, thread=OuterRef("pk")).values("last_read_position")[
+                :1
+            ]
+        ),
+        watching=Exists(Subscription.objects.filter(user=user, thread=OuterRef("pk"))),
+        seq=Subquery(
+            StreamCounter.objects.filter(stream=Thread(pk=pk).stream).values("last_seq")[:1]
+        ),
+    )
+
+
+# What the page shows of a post: not its Markdown source, search text or
+# moderator. Its author and the post it answers come as values, not models:
+# each model joined in costs its conversion and instantiation on every post.
+PAGE_FIELDS = (
+    "thread_id",
+    "parent_id",
+    "author_id",
+    "position",
+    "path",
+    "depth",
+    "body_html",
+    "created_at",
+    "edited_at",
+    "hidden",
+    "hidden_reason",
+    "deleted_at",
+)
+PAGE_VALUES = {
+    "author_display_name": F("author__display_name"),
+    "author_email": F("author__email"),
+    "parent_depth": F("parent__depth"),
+    "parent_deleted_at": F("parent__deleted_at"),
+    "parent_author_id": F("parent__author_id"),
+    "parent_author_display_name": F("parent__author__display_name"),
+    "parent_author_email": F("parent__author__email"),
+}
+
+
+def _page_posts():
+    """Posts with what the page shows of them (``PAGE_FIELDS``, ``PAGE_VALUES``)."""
+    return Post.objects.only(*PAGE_FIELDS).annotate(**PAGE_VALUES)
+
+
 def thread_page(user, thread: Thread, *, page: int | str | None = 1):
     """One page of the thread's posts in tree order, with reaction counts and
-    the user's own reactions; a fixed number of queries for any thread size."""
-    # Only what the page shows: hidden_by is not shown, and every model
-    # joined in costs its row's conversion and instantiation on each post.
-    posts = Post.objects.filter(thread=thread).select_related("author", "parent__author")
-    posts = posts.order_by("path")
-    paginator = Paginator(posts, POSTS_PER_PAGE)
-    page_obj = paginator.get_page(page)
-    items = list(page_obj.object_list)
+    the user's own reactions; a fixed number of queries for any thread size.
+
+    The page is cut from the thread's post ids alone, and only its posts are
+    then joined to their authors and parents: joined before the cut, every
+    post up to the page's end would be (a cost growing with the page number)."""
+    ids = Post.objects.filter(thread=thread).order_by("path").values("pk")
+    page_obj = Paginator(ids, POSTS_PER_PAGE).get_page(page)
+    items = list(_page_posts().filter(pk__in=page_obj.object_list).order_by("path"))
     _add_reactions(user, items)
     page_obj.object_list = items
     return page_obj
@@ -73,15 +132,12 @@ def _add_reactions(user, items: list[Post]) -> None:
 
 
 def post_detail(user, post: Post) -> Post:
-    """One post as the thread page shows it (for live updates): with its
-    parent's author, reaction counts and the user's own reactions."""
-    post = (
-        Post.objects.select_related("thread__group", "author", "parent__author")
-        .filter(pk=post.pk)
-        .get()
-    )
-    _add_reactions(user, [post])
-    return post
+    """One post as the thread page shows it (for live updates), with the
+    reaction counts and the user's own reactions; its thread is ``post``'s."""
+    shown = _page_posts().get(pk=post.pk)
+    shown.thread = post.thread
+    _add_reactions(user, [shown])
+    return shown
 
 
 def read_position(user, thread: Thread) -> int:

@@ -497,6 +497,27 @@ def thread_mark_read(*, user, thread: Thread, position: int) -> None:
     """Remembers that ``user`` has read ``thread`` up to ``position`` (never
     backwards). PermissionDenied if they may not see the thread."""
     _check_sees_thread(user, thread)
+    _mark_read(user=user, thread=thread, position=position)
+
+
+def thread_mark_read_shown(
+    *, user, thread: Thread, position: int, read_position: int | None
+) -> None:
+    """``thread_mark_read`` for the page that has just shown ``thread`` to
+    ``user``, having had it from ``permissions.access_thread_as_viewer`` in
+    the same request together with their read mark (``read_position``; None:
+    no mark yet): sight of the thread is not checked again, and a mark that
+    is already as far is not written."""
+    position = min(max(0, int(position)), thread.last_position)
+    if read_position is None:
+        _mark_read(user=user, thread=thread, position=position)
+    elif read_position < position:
+        ReadState.objects.filter(user=user, thread=thread, last_read_position__lt=position).update(
+            last_read_position=position
+        )
+
+
+def _mark_read(*, user, thread: Thread, position: int) -> None:
     position = min(max(0, int(position)), thread.last_position)
     state, created = ReadState.objects.get_or_create(
         user=user, thread=thread, defaults={"last_read_position": position}

@@ -7,17 +7,24 @@ turn it on first, as the groups pages do. Service ValidationErrors go next to
 the field they concern, or into a message: never a 500.
 """
 
+from types import SimpleNamespace
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from core import realtime
+from accounts.models import User
 from groups import permissions as group_permissions
 from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
 from groups.models import Role, WorkingGroup
@@ -82,33 +89,155 @@ def _as_moderator(request, thread):
     return _moderation_refused(request)
 
 
-def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None):
-    """Adds what the post partial shows, from what is loaded already (no queries)."""
+# An id in URLs and markup made once for many posts, filled in for each: 20
+# digits, longer than any database id, so it is never part of another number.
+_STAND_IN = 10**20 - 1
+POST_LINKS = ("post", "post_history", "post_react")
+
+
+def _link(name: str):
+    """The URL ``name`` gives an id, as a function of the id: reversed once
+    with a stand-in and filled in after, as a page of posts would otherwise
+    reverse a dozen URLs per post."""
+    prefix, _stand_in, suffix = reverse(name, args=[_STAND_IN]).partition(str(_STAND_IN))
+    return lambda pk: f"{prefix}{pk}{suffix}"
+
+
+def _actions_renderer(thread_id: int):
+    """A function giving the markup of what the viewer may do with a post of
+    the thread (the template's ``post_actions`` partial): each distinct set
+    of rights is rendered once, for a stand-in post, whose id is then
+    replaced with the post's (a page of posts has few distinct sets, and
+    many links)."""
+    template = get_template("discussions/thread_detail.html#post_actions")
+    stand_in = str(_STAND_IN)
+    rendered = {}
+
+    def actions(can: dict[str, bool], hidden: bool, pk: int) -> str:
+        key = (*can.values(), hidden)
+        if key not in rendered:
+            html = template.render(
+                {"can": can, "hidden": hidden, "pk": stand_in, "thread_id": thread_id}
+            )
+            rendered[key] = html.strip()
+        # Only digits go in: the markup stays as safe as the template made it.
+        return mark_safe(rendered[key].replace(stand_in, str(pk)))  # noqa: S308
+
+    return actions
+
+
+def _reactions_renderer(can_react: bool):
+    """A function giving the markup of a post's reactions, from its counts
+    ({kind: n}) and the viewer's own ({kind}): toggles in its reactions form
+    if ``can_react``. Each distinct reaction is rendered once (the template's
+    ``reaction`` partial), each distinct row of them put together once: a
+    page of posts shows few distinct ones many times."""
+    template = get_template("discussions/thread_detail.html#reaction")
+    kinds = [
+        (kind, emoji, str(REACTION_NAMES.get(kind, emoji))) for kind, emoji in ReactionKind.choices
+    ]
+    buttons = {}
+    rows = {}
+
+    def button(kind, emoji, name, count, mine):
+        key = (kind, count, mine)
+        if key not in buttons:
+            context = {"can_react": can_react, "kind": kind, "emoji": emoji, "name": name}
+            buttons[key] = template.render({**context, "count": count, "mine": mine}).strip()
+        return buttons[key]
+
+    def reactions(counts: dict[str, int], mine: set[str]) -> str:
+        key = (tuple(counts.items()), tuple(mine))
+        if key not in rows:
+            row = "".join(
+                button(kind, emoji, name, counts.get(kind, 0), kind in mine)
+                for kind, emoji, name in kinds
+            )
+            rows[key] = mark_safe(row)  # noqa: S308 -- each piece rendered by the template
+        return rows[key]
+
+    return reactions
+
+
+def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -> list[dict]:
+    """What the ``posts`` partial shows of each post, worked out from what is
+    loaded already (no queries; posts from ``selectors.thread_page`` or
+    ``post_detail``): what the viewer may do (``viewer.post_actions``) as the
+    links to do it, the classes, the reactions, the times. Plain dicts and
+    strings, as they are the quickest for the template to look up and show."""
+    if not posts:
+        return []
+    link = {name: _link(f"discussions:{name}") for name in POST_LINKS}
+    profile = _link("accounts:profile")
+    actions = _actions_renderer(posts[0].thread_id)
+    reactions = {react: _reactions_renderer(react) for react in (False, True)}
+    names = {}  # the name User.__str__ gives, by the two fields it reads
+
+    def name(display_name: str | None, email: str | None) -> str:
+        if (display_name, email) not in names:
+            person = SimpleNamespace(display_name=display_name, email=email or "")
+            names[display_name, email] = User.get_full_name(person)
+        return names[display_name, email]
+
+    items = []
     for post in posts:
-        post.can = viewer.post_actions(post)
-        post.is_new = post.position > read_position and not viewer.is_author(post)
-        parent = post.parent if post.parent_id else None
+        pk = post.pk
+        can = viewer.post_actions(post)
+        is_new = post.position > read_position and not viewer.is_author(post)
+        css = f"post depth-{post.depth}"
+        if is_new:
+            css += " post-new"
+        if post.hidden:
+            css += " post-hidden"
+        if post.is_deleted:
+            css += " post-deleted"
+        created = localtime(post.created_at)
+        item = {
+            "pk": str(pk),
+            "ref": f"post-{pk}",
+            "css": css,
+            "path": post.path,
+            "position": str(post.position),
+            "is_deleted": post.is_deleted,
+            "is_new": is_new,
+            "hidden": post.hidden,
+            "text_withheld": post.hidden and not can["see_hidden"],
+            "hidden_reason": post.hidden_reason,
+            "body_html": post.body_html,
+            "author_name": "",
+            "author_url": "",
+            "url": link["post"](pk),
+            # What the date filter gives with "c" and "SHORT_DATETIME_FORMAT".
+            "created_iso": created.isoformat(),
+            "created": date_format(created, "SHORT_DATETIME_FORMAT"),
+            "edited": post.edited_at is not None,
+            "history_url": link["post_history"](pk) if can["history"] else "",
+            "react_url": link["post_react"](pk) if can["react"] else "",
+            "reactions_html": reactions[can["react"]](
+                getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
+            ),
+            "actions_html": actions(can, post.hidden, pk),
+            "in_reply_to_url": "",
+            "in_reply_to_name": "",
+        }
+        if post.author_id:
+            item["author_name"] = name(post.author_display_name, post.author_email)
+            item["author_url"] = profile(post.author_id)
         # Deeper than the page indents, or its parent is on another page:
-        # say whom it answers.
-        post.flattened = parent is not None and post.depth <= parent.depth
-        # (A single post, for live updates, goes next to its parent.)
-        post.parent_elsewhere = (
-            parent is not None and page_ids is not None and post.parent_id not in page_ids
-        )
-        post.show_in_reply_to = post.flattened or post.parent_elsewhere
-        counts = getattr(post, "reaction_counts", {})
-        mine = getattr(post, "my_reactions", set())
-        post.reaction_list = [
-            {
-                "kind": kind,
-                "emoji": emoji,
-                "name": REACTION_NAMES.get(kind, emoji),
-                "count": counts.get(kind, 0),
-                "mine": kind in mine,
-            }
-            for kind, emoji in ReactionKind.choices
-        ]
-    return posts
+        # say whom it answers (a single post, for live updates, goes next to
+        # its parent).
+        if post.parent_id:
+            elsewhere = page_ids is not None and post.parent_id not in page_ids
+            if elsewhere or post.depth <= post.parent_depth:
+                item["in_reply_to_url"] = (
+                    link["post"](post.parent_id) if elsewhere else f"#post-{post.parent_id}"
+                )
+                if post.parent_deleted_at is None and post.parent_author_id:
+                    item["in_reply_to_name"] = name(
+                        post.parent_author_display_name, post.parent_author_email
+                    )
+        items.append(item)
+    return items
 
 
 # --- Thread list --------------------------------------------------------------
@@ -187,23 +316,19 @@ def thread_create(request, group):
 
 
 def thread_detail(request, pk):
-    thread = permissions.access_thread(request.user, pk)
-    viewer = permissions.thread_viewer(request.user, thread)
-    # Read the stream's position before the posts: an event committed in
-    # between is then replayed to the page (harmless) rather than lost.
-    seq = realtime.last_seq(thread.stream)
-    read_position = selectors.read_position(request.user, thread)
+    # The thread comes with the user's rights, read mark, watching and the
+    # stream's position (read before the posts: an event committed in
+    # between is then replayed to the page, harmless, rather than lost).
+    thread, viewer = selectors.thread_for_page(request.user, pk)
+    read_position = thread.read_position or 0
     page = selectors.thread_page(request.user, thread, page=request.GET.get("page"))
     posts = list(page.object_list)
-    _decorate(
-        posts,
-        viewer,
-        read_position=read_position,
-        page_ids={post.pk for post in posts},
-    )
     if posts:
-        services.thread_mark_read(
-            user=request.user, thread=thread, position=max(post.position for post in posts)
+        services.thread_mark_read_shown(
+            user=request.user,
+            thread=thread,
+            position=max(post.position for post in posts),
+            read_position=thread.read_position,
         )
     return render(
         request,
@@ -213,13 +338,17 @@ def thread_detail(request, pk):
             "group": thread.group,
             "viewer": viewer,
             "page": page,
-            "posts": posts,
-            "seq": seq,
+            "posts": _decorate(
+                posts,
+                viewer,
+                read_position=read_position,
+                page_ids={post.pk for post in posts},
+            ),
+            "seq": thread.seq or 0,
             "read_position": read_position,
             "unread": max(0, thread.last_position - read_position),
-            "watching": selectors.is_watching(request.user, thread),
+            "watching": thread.watching,
             "form": ReplyForm() if viewer.can_reply() else None,
-            "reactions": ReactionKind.choices,
         },
     )
 
@@ -350,7 +479,7 @@ def post_redirect(request, pk):
 
 def _render_post(request, post, viewer, *, status=200):
     post = selectors.post_detail(request.user, post)
-    _decorate(
+    items = _decorate(
         [post],
         viewer,
         read_position=selectors.read_position(request.user, post.thread),
@@ -358,13 +487,8 @@ def _render_post(request, post, viewer, *, status=200):
     )
     return render(
         request,
-        "discussions/thread_detail.html#post",
-        {
-            "post": post,
-            "thread": post.thread,
-            "viewer": viewer,
-            "reactions": ReactionKind.choices,
-        },
+        "discussions/thread_detail.html#posts",
+        {"posts": items, "thread": post.thread, "viewer": viewer},
         status=status,
     )
 
