@@ -193,7 +193,6 @@ def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -
             css += " post-deleted"
         created = localtime(post.created_at)
         item = {
-            "pk": str(pk),
             "ref": f"post-{pk}",
             "css": css,
             "path": post.path,
@@ -236,6 +235,7 @@ def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -
                     item["in_reply_to_name"] = name(
                         post.parent_author_display_name, post.parent_author_email
                     )
+        item["notes"] = item["edited"] or is_new or bool(item["in_reply_to_url"])
         items.append(item)
     return items
 
@@ -347,7 +347,7 @@ def thread_detail(request, pk):
             "seq": thread.seq or 0,
             "read_position": read_position,
             "unread": max(0, thread.last_position - read_position),
-            "watching": thread.watching,
+            "watching": bool(thread.watching),
             "form": ReplyForm() if viewer.can_reply() else None,
         },
     )
