@@ -164,7 +164,8 @@ def access_thread_as_viewer(user, pk, **annotations) -> tuple[Thread, ThreadView
             .values("role")[:1]
         )
         annotations["viewer_role"] = Subquery(role)
-    thread = Thread.objects.select_related("group").annotate(**annotations).filter(pk=pk).first()
+    threads = Thread.objects.select_related("group").annotate(**annotations).filter(pk=pk)
+    thread = threads.order_by("pk").first()
     if thread is None:
         raise Http404
     viewer = _viewer(user, thread, getattr(thread, "viewer_role", None))

@@ -13,12 +13,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import urlencode
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -92,7 +93,7 @@ def _as_moderator(request, thread):
 # An id in URLs and markup made once for many posts, filled in for each: 20
 # digits, longer than any database id, so it is never part of another number.
 _STAND_IN = 10**20 - 1
-POST_LINKS = ("post", "post_history", "post_react")
+POST_LINKS = ("post", "post_history")
 
 
 def _link(name: str):
@@ -103,27 +104,31 @@ def _link(name: str):
     return lambda pk: f"{prefix}{pk}{suffix}"
 
 
-def _actions_renderer(thread_id: int):
-    """A function giving the markup of what the viewer may do with a post of
-    the thread (the template's ``post_actions`` partial): each distinct set
-    of rights is rendered once, for a stand-in post, whose id is then
-    replaced with the post's (a page of posts has few distinct sets, and
-    many links)."""
-    template = get_template("discussions/thread_detail.html#post_actions")
+# Where a post's reactions go in the markup made once for many posts.
+_REACTIONS_SLOT = SafeString("<!--reactions-->")
+
+
+def _foot_renderer(thread_id: int, csrf_token: str):
+    """A function giving the foot of a post of the thread (the template's
+    ``post_foot`` partial): its reactions, and what the viewer may do with
+    it. Each distinct set of rights is rendered once, for a stand-in post,
+    whose id and reactions are then filled in (a page of posts has few
+    distinct sets, and many links)."""
+    template = get_template("discussions/thread_detail.html#post_foot")
     stand_in = str(_STAND_IN)
     rendered = {}
 
-    def actions(can: dict[str, bool], hidden: bool, pk: int) -> str:
+    def foot(can: dict[str, bool], hidden: bool, pk: int, reactions: str) -> str:
         key = (*can.values(), hidden)
         if key not in rendered:
-            html = template.render(
-                {"can": can, "hidden": hidden, "pk": stand_in, "thread_id": thread_id}
-            )
-            rendered[key] = html.strip()
-        # Only digits go in: the markup stays as safe as the template made it.
-        return mark_safe(rendered[key].replace(stand_in, str(pk)))  # noqa: S308
+            context = {"can": can, "hidden": hidden, "pk": stand_in, "thread_id": thread_id}
+            context |= {"reactions": _REACTIONS_SLOT, "csrf_token": csrf_token}
+            rendered[key] = template.render(context).strip()
+        # Only digits and markup the template made go in.
+        html = rendered[key].replace(stand_in, str(pk)).replace(_REACTIONS_SLOT, reactions)
+        return mark_safe(html)  # noqa: S308
 
-    return actions
+    return foot
 
 
 def _reactions_renderer(can_react: bool):
@@ -159,7 +164,9 @@ def _reactions_renderer(can_react: bool):
     return reactions
 
 
-def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -> list[dict]:
+def _decorate(
+    request, posts, viewer, *, read_position: int, page_ids: set[int] | None
+) -> list[dict]:
     """What the ``posts`` partial shows of each post, worked out from what is
     loaded already (no queries; posts from ``selectors.thread_page`` or
     ``post_detail``): what the viewer may do (``viewer.post_actions``) as the
@@ -169,7 +176,7 @@ def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -
         return []
     link = {name: _link(f"discussions:{name}") for name in POST_LINKS}
     profile = _link("accounts:profile")
-    actions = _actions_renderer(posts[0].thread_id)
+    foot = _foot_renderer(posts[0].thread_id, get_token(request))
     reactions = {react: _reactions_renderer(react) for react in (False, True)}
     names = {}  # the name User.__str__ gives, by the two fields it reads
 
@@ -211,11 +218,14 @@ def _decorate(posts, viewer, *, read_position: int, page_ids: set[int] | None) -
             "created": date_format(created, "SHORT_DATETIME_FORMAT"),
             "edited": post.edited_at is not None,
             "history_url": link["post_history"](pk) if can["history"] else "",
-            "react_url": link["post_react"](pk) if can["react"] else "",
-            "reactions_html": reactions[can["react"]](
-                getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
+            "foot_html": foot(
+                can,
+                post.hidden,
+                pk,
+                reactions[can["react"]](
+                    getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
+                ),
             ),
-            "actions_html": actions(can, post.hidden, pk),
             "in_reply_to_url": "",
             "in_reply_to_name": "",
         }
@@ -339,6 +349,7 @@ def thread_detail(request, pk):
             "viewer": viewer,
             "page": page,
             "posts": _decorate(
+                request,
                 posts,
                 viewer,
                 read_position=read_position,
@@ -480,6 +491,7 @@ def post_redirect(request, pk):
 def _render_post(request, post, viewer, *, status=200):
     post = selectors.post_detail(request.user, post)
     items = _decorate(
+        request,
         [post],
         viewer,
         read_position=selectors.read_position(request.user, post.thread),
