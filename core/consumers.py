@@ -28,6 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import ratelimit, realtime, streams
+from .daphne_ws import daphne_protocol, write_frame
 from .hub import get_hub
 from .realtime import user_stream
 
@@ -102,6 +103,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.frame_send = _frame_send(self.base_send)
+        self.daphne_protocol = daphne_protocol(self.frame_send)
         own = user_stream(self.user.pk)
         await self._join(own, streams.Access(), await _last_seq(own))
         await self.send_json({"type": "hello", "user": self.user.pk})
@@ -263,9 +265,10 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     def subscribed_to(self, stream: str) -> bool:
         return stream in self.subscriptions
 
-    async def deliver(self, message: dict, text: str) -> None:
+    async def deliver(self, message: dict, text: str, frame: bytes | None = None) -> None:
         """An event of a subscribed stream, from this process's hub with its
-        frame already serialised: sent at most once, in sequence order."""
+        frame already serialised (``text``; ``frame``: as a WebSocket frame):
+        sent at most once, in sequence order."""
         stream = message["stream"]
         subscription = self.subscriptions.get(stream)
         if subscription is None:
@@ -279,9 +282,13 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 if self.subscriptions.get(stream) is not subscription or seq <= subscription.last:
                     return  # ended meanwhile, or a concurrent catch-up sent it
             subscription.last = seq
-        # What self.send(text_data=text) does, minus the layers that only pass
-        # a websocket.send on: this runs once per socket for every event.
-        await self.frame_send({"type": "websocket.send", "text": text})
+        # This runs once per socket for every event. Under daphne the frame
+        # built once by the hub is written to the connection (core.daphne_ws);
+        # otherwise what self.send(text_data=text) does, minus the layers that
+        # only pass a websocket.send on.
+        protocol = self.daphne_protocol
+        if frame is None or protocol is None or not write_frame(protocol, frame):
+            await self.frame_send({"type": "websocket.send", "text": text})
         event = message["event"]
         if event == "membership.revoked" and stream == user_stream(self.user.pk):
             await self._recheck_group(message["data"].get("group"))

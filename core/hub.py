@@ -25,6 +25,7 @@ import weakref
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from .daphne_ws import text_frame
 from .realtime import event_message, events_after, last_seqs, stream_group
 
 logger = logging.getLogger(__name__)
@@ -176,8 +177,9 @@ class Hub:
             if not local:
                 continue
             text = frame_text(message)
+            frame = text_frame(text)  # the WebSocket frame too, once for all
             for consumer in list(local):
                 try:
-                    await consumer.deliver(message, text)
+                    await consumer.deliver(message, text, frame)
                 except Exception:
                     logger.exception("Could not deliver to a socket")
