@@ -179,7 +179,12 @@ def _listed(people: dict[int, str]) -> list[dict]:
 
 def make_backend():
     if settings.REDIS_URL:
-        prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ws"
+        # The cache's prefix (REDIS_PREFIX); tests may give presence its own.
+        prefix = (
+            getattr(settings, "PRESENCE_KEY_PREFIX", None)
+            or settings.CACHES["default"].get("KEY_PREFIX")
+            or "ws"
+        )
         return RedisBackend(settings.REDIS_URL, prefix)
     return MemoryBackend()
 

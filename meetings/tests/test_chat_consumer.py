@@ -4,8 +4,10 @@ Refusals leave everything as it was: no message stored, no event sent.
 """
 
 import asyncio
+import copy
 import datetime
 import threading
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -98,6 +100,20 @@ def send_as(user, room, body):
 
 
 # --- Fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def own_redis_names(settings):
+    """With Redis, this test's channel-layer groups and presence keys get a
+    prefix of their own: another test run may share the Redis (and its room
+    ids, and it empties the shared prefix's keys before each of its tests)."""
+    if not settings.REDIS_URL:
+        return
+    prefix = f"chat-test-{uuid.uuid4().hex[:10]}"
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["prefix"] = prefix
+    settings.CHANNEL_LAYERS = layers
+    settings.PRESENCE_KEY_PREFIX = prefix
 
 
 @pytest.fixture
@@ -579,7 +595,8 @@ async def test_history_refused_for_another_groups_room(member, other_member, oth
 # --- typing and presence.heartbeat ------------------------------------------------------------
 
 
-async def test_typing_reaches_the_room_once_per_interval(member, moderator, room):
+async def test_typing_reaches_the_room_once_per_interval(member, moderator, room, monkeypatch):
+    monkeypatch.setattr(chat, "TYPING_INTERVAL", 30)  # however slow the machine
     socket = await open_socket(member)
     reader = await open_socket(moderator)
     await subscribe(socket, room)
