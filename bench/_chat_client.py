@@ -622,13 +622,40 @@ def _peer_env(redis_url: str, name: str) -> dict:
     }
 
 
+def delete_redis_keys(url: str, prefix: str) -> None:
+    """Removes what a server left in Redis under the benchmark's own prefix."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        client.close()
+    except Exception as error:
+        print(f"could not clean Redis keys {prefix}*: {error}", flush=True)
+
+
+class _Cleanup:
+    def __init__(self, url: str, prefix: str):
+        self.url, self.prefix = url, prefix
+
+    def close(self) -> None:
+        delete_redis_keys(self.url, self.prefix)
+
+
 @contextlib.contextmanager
 def stock_server(directory: Path, redis_url: str):
     """The peer: the Channels tutorial chat on daphne with RedisChannelLayer."""
     log_path = directory / "stock.log"
-    with bench.daphne_app(
-        "bench._chat_peers:stock_application", _peer_env(redis_url, "stock"), log_path
-    ) as (base_url, process):
+    env = _peer_env(redis_url, "stock")
+    with (
+        contextlib.closing(_Cleanup(redis_url, env["BENCH_REDIS_PREFIX"])),
+        bench.daphne_app("bench._chat_peers:stock_application", env, log_path) as (
+            base_url,
+            process,
+        ),
+    ):
         target = Target(
             name="stock",
             port=_port(base_url),
@@ -649,9 +676,14 @@ def stock_server(directory: Path, redis_url: str):
 def echo_server(directory: Path, redis_url: str):
     """A minimal channels consumer on daphne that sends every frame back."""
     log_path = directory / "echo.log"
-    with bench.daphne_app(
-        "bench._chat_peers:echo_application", _peer_env(redis_url, "echo"), log_path
-    ) as (base_url, process):
+    env = _peer_env(redis_url, "echo")
+    with (
+        contextlib.closing(_Cleanup(redis_url, env["BENCH_REDIS_PREFIX"])),
+        bench.daphne_app("bench._chat_peers:echo_application", env, log_path) as (
+            base_url,
+            process,
+        ),
+    ):
         target = Target(
             name="echo",
             port=_port(base_url),

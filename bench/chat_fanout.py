@@ -503,10 +503,12 @@ def main() -> None:
                 )
             elif args.db == "sqlite":
                 os.environ.pop("BENCH_DATABASE_URL", None)
+            prefix = f"bench-fanout-{secrets.token_hex(4)}"
+            stack.callback(wsc.delete_redis_keys, args.redis_url, prefix)
             env = bench.server_env(
                 directory,
                 REDIS_URL=args.redis_url,
-                REDIS_PREFIX=f"bench-fanout-{secrets.token_hex(4)}",
+                REDIS_PREFIX=prefix,
                 **dict(item.split("=", 1) for item in args.server_env),
             )
             bench.prepare(env)
