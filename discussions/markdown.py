@@ -31,6 +31,9 @@ def mention_resolver(group):
 
 def render_post(body: str, group) -> tuple[str, list]:
     """The post's safe HTML and the people it mentions."""
+    if not markdown.mentioned_handles(body):
+        # No @ at all: no need to load the group's people (most chat messages).
+        return markdown.render(body), []
     resolver = mention_resolver(group)
     html = markdown.render(body, mentions=resolver)
     mentioned = [
