@@ -160,10 +160,11 @@ def thread_page(user, thread: Thread, *, page: int | str | None = 1):
     The page is cut from the thread's post ids alone, and only its posts are
     then joined to their authors and parents: joined before the cut, every
     post up to the page's end would be (a cost growing with the page number)."""
-    paginator = Paginator(Post.objects.filter(thread=thread).order_by("path"), POSTS_PER_PAGE)
-    if getattr(thread, "post_rows", None) is not None:  # counted with the thread
-        paginator.count = thread.post_rows
-    page_obj = paginator.get_page(page)
+    rows = getattr(thread, "post_rows", None)  # counted with the thread, or now
+    if rows is None:
+        rows = Post.objects.filter(thread=thread).count()
+    # The pages from the number of posts; the page's posts are read below.
+    page_obj = Paginator(range(rows), POSTS_PER_PAGE).get_page(page)
     ids = (
         f"SELECT {_name(Post, 'id')} FROM {_name(Post)} WHERE {_name(Post, 'thread')} = %s"  # noqa: S608
         f" ORDER BY {_name(Post, 'path')} LIMIT %s OFFSET %s"
