@@ -15,6 +15,25 @@ pytest_plugins = ["tests.fixtures.people"]
 STRICT = os.environ.get("STRICT_TESTS") == "1"
 
 
+def pytest_configure(config):
+    """Each test run gets Redis names of its own (the default prefix "test"
+    becomes "test-<pid>-<random>"): runs that share a Redis (several people on
+    one machine, parallel CI jobs) would otherwise deliver each other's socket
+    events (their room and user ids overlap) and empty each other's keys
+    (``_fresh_cache``). Child servers (daphne) inherit it through the environment."""
+    if os.environ.get("REDIS_PREFIX") != "test":
+        return  # chosen explicitly
+    import uuid
+
+    from django.conf import settings
+
+    prefix = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    os.environ["REDIS_PREFIX"] = prefix
+    if settings.REDIS_URL:
+        settings.CACHES["default"]["KEY_PREFIX"] = prefix
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
