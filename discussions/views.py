@@ -106,6 +106,8 @@ def _link(name: str):
 
 # Where a post's reactions go in the markup made once for many posts.
 _REACTIONS_SLOT = SafeString("<!--reactions-->")
+# The rights the post_foot partial asks about.
+FOOT_RIGHTS = ("react", "reply", "edit", "delete", "report", "moderate")
 
 
 def _foot_renderer(thread_id: int, csrf_token: str):
@@ -119,7 +121,7 @@ def _foot_renderer(thread_id: int, csrf_token: str):
     rendered = {}
 
     def foot(can: dict[str, bool], hidden: bool, pk: int, reactions: str) -> str:
-        key = (*can.values(), hidden)
+        key = (*(can[right] for right in FOOT_RIGHTS), hidden)
         if key not in rendered:
             context = {"can": can, "hidden": hidden, "pk": stand_in, "thread_id": thread_id}
             context |= {"reactions": _REACTIONS_SLOT, "csrf_token": csrf_token}
@@ -164,6 +166,13 @@ def _reactions_renderer(can_react: bool):
     return reactions
 
 
+def _plain(text: str) -> SafeString:
+    """``text`` the view made of numbers and fixed words only: nothing in it
+    to escape, so the template is told not to try (it would, for each such
+    value of each post)."""
+    return mark_safe(text)  # noqa: S308
+
+
 def _decorate(
     request, posts, viewer, *, read_position: int, page_ids: set[int] | None
 ) -> list[dict]:
@@ -200,10 +209,10 @@ def _decorate(
             css += " post-deleted"
         created = localtime(post.created_at)
         item = {
-            "ref": f"post-{pk}",
-            "css": css,
+            "ref": _plain(f"post-{pk}"),
+            "css": _plain(css),
             "path": post.path,
-            "position": str(post.position),
+            "position": _plain(str(post.position)),
             "is_deleted": post.is_deleted,
             "is_new": is_new,
             "hidden": post.hidden,
@@ -214,21 +223,19 @@ def _decorate(
             "author_url": "",
             "url": link["post"](pk),
             # What the date filter gives with "c" and "SHORT_DATETIME_FORMAT".
-            "created_iso": created.isoformat(),
+            "created_iso": _plain(created.isoformat()),
             "created": date_format(created, "SHORT_DATETIME_FORMAT"),
             "edited": post.edited_at is not None,
             "history_url": link["post_history"](pk) if can["history"] else "",
-            "foot_html": foot(
-                can,
-                post.hidden,
-                pk,
-                reactions[can["react"]](
-                    getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
-                ),
-            ),
+            "foot_html": "",
             "in_reply_to_url": "",
             "in_reply_to_name": "",
         }
+        if not post.is_deleted and not item["text_withheld"]:  # the page shows its foot
+            row = reactions[can["react"]](
+                getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
+            )
+            item["foot_html"] = foot(can, post.hidden, pk, row)
         if post.author_id:
             item["author_name"] = name(post.author_display_name, post.author_email)
             item["author_url"] = profile(post.author_id)
