@@ -14,42 +14,12 @@ from django.urls import reverse
 from discussions import services
 from discussions.models import Post, Reaction, ReadState, Report, Subscription, Thread
 from groups.models import AuditEntry
+from tests.matrix import ACTORS, LOGIN, assert_matrix, expect, without_tokens
 
 pytestmark = pytest.mark.django_db
 
-ACTORS = [
-    "anonymous",
-    "outsider",
-    "other_member",
-    "other_moderator",
-    "guest",
-    "expired_guest",
-    "removed_member",
-    "member",
-    "moderator",
-    "organiser",
-]
 OUTSIDE = ["outsider", "other_member", "other_moderator", "expired_guest", "removed_member"]
-LOGIN = "login"  # a redirect to the sign-in page
 REDIRECT = 302
-
-
-def expect(**overrides):
-    """Expected status per actor; defaults: a page for the group's people."""
-    base = {
-        "anonymous": LOGIN,
-        "outsider": 404,
-        "other_member": 404,
-        "other_moderator": 404,
-        "guest": 200,
-        "expired_guest": 404,
-        "removed_member": 404,
-        "member": 200,
-        "moderator": 200,
-        "organiser": 200,
-    }
-    base.update(overrides)
-    return base
 
 
 def people_get(status):
@@ -178,23 +148,8 @@ def urls(world):
     ]
 
 
-def status_of(response) -> int | str:
-    if response.status_code == 302 and response["Location"].startswith(reverse("account_login")):
-        return LOGIN
-    return response.status_code
-
-
 def test_access_matrix(client, world):
-    failures = []
-    for url, expected in urls(world):
-        for actor in ACTORS:
-            client.logout()
-            if actor != "anonymous":
-                client.force_login(world["people"][actor])
-            got = status_of(client.get(url))
-            if got != expected[actor]:
-                failures.append(f"{url} as {actor}: expected {expected[actor]}, got {got}")
-    assert not failures, "\n".join(failures)
+    assert_matrix(client, world["people"], urls(world))
 
 
 def test_every_discussions_url_is_in_the_matrix(world):
@@ -297,12 +252,6 @@ def test_thread_create_and_preview_refused_if_outside_the_group(client, world, a
         assert response.status_code == 404
 
 
-def _without_tokens(html: str) -> str:
-    """The page without its per-request CSRF tokens and CSP nonces."""
-    html = re.sub(r'nonce="[^"]+"', 'nonce=""', html)
-    return re.sub(r"[A-Za-z0-9]{64}", "<token>", html)
-
-
 @pytest.mark.parametrize(
     ("name", "target", "actor"),
     [
@@ -321,8 +270,8 @@ def test_missing_and_forbidden_look_identical(client, world, name, target, actor
     missing = client.get(reverse(name, args=[999999]))
     assert forbidden.status_code == missing.status_code == 404
     # Identical but for the address itself (the language switch returns to it).
-    forbidden_page = _without_tokens(forbidden.text).replace(f"/{pk}/", "/<id>/")
-    assert forbidden_page == _without_tokens(missing.text).replace("/999999/", "/<id>/")
+    forbidden_page = without_tokens(forbidden.text).replace(f"/{pk}/", "/<id>/")
+    assert forbidden_page == without_tokens(missing.text).replace("/999999/", "/<id>/")
 
 
 def test_guest_of_one_group_reaches_no_thread_of_another(

@@ -4,49 +4,16 @@ Missing and forbidden look the same (404) to anyone outside a group; members
 who may see a group but not moderate it get 403 on moderator pages.
 """
 
-import re
-
 import pytest
 from django.urls import reverse
 
 from groups import services
 from groups.models import JoinRequest, Role
+from tests.matrix import ACTORS, assert_matrix, expect, without_tokens
 
 from .conftest import join
 
 pytestmark = pytest.mark.django_db
-
-ACTORS = [
-    "anonymous",
-    "outsider",
-    "other_member",
-    "other_moderator",
-    "guest",
-    "expired_guest",
-    "removed_member",
-    "member",
-    "moderator",
-    "organiser",
-]
-LOGIN = "login"  # a redirect to the sign-in page
-
-
-def expect(**overrides):
-    """Expected status per actor; defaults: a page for the group's people."""
-    base = {
-        "anonymous": LOGIN,
-        "outsider": 404,
-        "other_member": 404,
-        "other_moderator": 404,
-        "guest": 200,
-        "expired_guest": 404,
-        "removed_member": 404,
-        "member": 200,
-        "moderator": 200,
-        "organiser": 200,
-    }
-    base.update(overrides)
-    return base
 
 
 GROUP_PAGE = expect()
@@ -137,23 +104,8 @@ def urls(world):
     ]
 
 
-def status_of(response) -> int | str:
-    if response.status_code == 302 and response["Location"].startswith(reverse("account_login")):
-        return LOGIN
-    return response.status_code
-
-
 def test_access_matrix(client, world):
-    failures = []
-    for url, expected in urls(world):
-        for actor in ACTORS:
-            client.logout()
-            if actor != "anonymous":
-                client.force_login(world["people"][actor])
-            got = status_of(client.get(url))
-            if got != expected[actor]:
-                failures.append(f"{url} as {actor}: expected {expected[actor]}, got {got}")
-    assert not failures, "\n".join(failures)
+    assert_matrix(client, world["people"], urls(world))
 
 
 POST_ACTIONS = [
@@ -193,20 +145,14 @@ def test_moderator_action_changes_nothing_if_not_moderator(
     assert world["group"].name == "Fair migration"
 
 
-def _without_tokens(html: str) -> str:
-    """The page without its per-request CSRF tokens and CSP nonces."""
-    html = re.sub(r'nonce="[^"]+"', 'nonce=""', html)
-    return re.sub(r"[A-Za-z0-9]{64}", "<token>", html)
-
-
 def test_missing_and_forbidden_group_look_identical(client, world, outsider):
     client.force_login(outsider)
     forbidden = client.get(reverse("groups:detail", args=[world["group"].slug]))
     missing = client.get(reverse("groups:detail", args=["no-such-group"]))
     assert forbidden.status_code == missing.status_code == 404
     # Identical but for the address itself (the language switch returns to it).
-    forbidden_page = _without_tokens(forbidden.text).replace(world["group"].slug, "<slug>")
-    assert forbidden_page == _without_tokens(missing.text).replace("no-such-group", "<slug>")
+    forbidden_page = without_tokens(forbidden.text).replace(world["group"].slug, "<slug>")
+    assert forbidden_page == without_tokens(missing.text).replace("no-such-group", "<slug>")
 
 
 def test_guest_of_one_group_reaches_nothing_of_another(

@@ -8,7 +8,6 @@ revoked one answers nobody.
 """
 
 import datetime
-import re
 
 import pytest
 from django.urls import resolve, reverse
@@ -17,40 +16,9 @@ from django.utils import timezone
 from meetings import services
 from meetings.models import Meeting
 from meetings.urls import urlpatterns
+from tests.matrix import ACTORS, LOGIN, assert_matrix, expect, status_of, without_tokens
 
 pytestmark = pytest.mark.django_db
-
-ACTORS = [
-    "anonymous",
-    "outsider",
-    "other_member",
-    "other_moderator",
-    "guest",
-    "expired_guest",
-    "removed_member",
-    "member",
-    "moderator",
-    "organiser",
-]
-LOGIN = "login"  # a redirect to the sign-in page
-
-
-def expect(**overrides):
-    """Expected status per actor; defaults: a page for the group's people."""
-    base = {
-        "anonymous": LOGIN,
-        "outsider": 404,
-        "other_member": 404,
-        "other_moderator": 404,
-        "guest": 200,
-        "expired_guest": 404,
-        "removed_member": 404,
-        "member": 200,
-        "moderator": 200,
-        "organiser": 200,
-    }
-    base.update(overrides)
-    return base
 
 
 GROUP_PAGE = expect()
@@ -139,23 +107,8 @@ def urls(world):
     ]
 
 
-def status_of(response) -> int | str:
-    if response.status_code == 302 and response["Location"].startswith(reverse("account_login")):
-        return LOGIN
-    return response.status_code
-
-
 def test_access_matrix(client, world):
-    failures = []
-    for url, expected in urls(world):
-        for actor in ACTORS:
-            client.logout()
-            if actor != "anonymous":
-                client.force_login(world["people"][actor])
-            got = status_of(client.get(url))
-            if got != expected[actor]:
-                failures.append(f"{url} as {actor}: expected {expected[actor]}, got {got}")
-    assert not failures, "\n".join(failures)
+    assert_matrix(client, world["people"], urls(world))
 
 
 def test_access_matrix_covers_every_meetings_url(world):
@@ -181,19 +134,13 @@ def test_missing_and_forbidden_meeting_look_identical(client, world, outsider):
     missing = client.get(reverse("meetings:detail", args=[world["meeting"].pk + 1000]))
     assert forbidden.status_code == missing.status_code == 404
     # Identical but for the address itself (the language switch returns to it).
-    forbidden_page = _without_tokens(forbidden.text).replace(
+    forbidden_page = without_tokens(forbidden.text).replace(
         f"/meetings/{world['meeting'].pk}/", "<url>"
     )
-    missing_page = _without_tokens(missing.text).replace(
+    missing_page = without_tokens(missing.text).replace(
         f"/meetings/{world['meeting'].pk + 1000}/", "<url>"
     )
     assert forbidden_page == missing_page
-
-
-def _without_tokens(html: str) -> str:
-    """The page without its per-request CSRF tokens and CSP nonces."""
-    html = re.sub(r'nonce="[^"]+"', 'nonce=""', html)
-    return re.sub(r"[A-Za-z0-9]{64}", "<token>", html)
 
 
 def _form(meeting_title="Hijacked"):
