@@ -117,6 +117,11 @@ def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
     return JoinRequest.objects.filter(group_id__in=moderated)
 
 
+def can_handle_join_requests(user) -> bool:
+    """Has a join-request queue at all: organisers and moderators of some group."""
+    return _is_organiser(user) or valid_memberships(user).filter(role=Role.MODERATOR).exists()
+
+
 def can_handle_join_request(user, join_request: JoinRequest) -> bool:
     return is_moderator(user, join_request.group)
 

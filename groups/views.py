@@ -374,13 +374,9 @@ def join_thanks(request):
 
 
 def join_requests(request):
-    queue = permissions.join_requests_visible_to(request.user).select_related("group", "handled_by")
-    if (
-        not queue.exists()
-        and not request.user.is_staff
-        and not permissions.valid_memberships(request.user).filter(role=Role.MODERATOR).exists()
-    ):
+    if not permissions.can_handle_join_requests(request.user):
         raise Http404
+    queue = permissions.join_requests_visible_to(request.user).select_related("group", "handled_by")
     status = request.GET.get("status", "pending")
     if status in {"pending", "accepted", "declined"}:
         queue = queue.filter(status=status)
