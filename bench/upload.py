@@ -315,8 +315,8 @@ def main() -> int:
     )
     if result["mem_growth_mb"] > size / MB / 2:
         log(
-            "Memory is not bounded: it grows with the body, for the bare sink as well, "
-            "so it is daphne's (see bench/README.md)."
+            "Memory is not bounded: it grows with the body (see core/daphne_http.py "
+            "and bench/README.md)."
         )
     bench.print_json(result)
     return 0

@@ -3,35 +3,24 @@
 - on S3-compatible storage: a redirect to a short-lived signed URL;
 - behind nginx (``DOCUMENTS_X_ACCEL``): an empty answer with X-Accel-Redirect
   to nginx's internal location, which sends the file itself;
-- otherwise streamed by daphne through an *async* iterator, one chunk in memory
-  at a time (Django reads a sync iterator completely under ASGI).
+- otherwise sent by daphne: handed to the kernel (sendfile) through ASGI's
+  zero-copy send, or streamed through an *async* iterator, one chunk in memory
+  at a time, under a server without it (``core.responses.FileStreamResponse``).
 """
 
-import asyncio
+import functools
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
+
+from core.responses import FileStreamResponse
 
 from .files import INLINE_TYPES
 from .models import DocumentVersion
 
-# One read and one ASGI message per MB (core.daphne_http sends messages of
-# up to 1 MB): with 256 KB chunks daphne used about 1.5 times the CPU time
-# (bench/download.py). Memory per download: about two chunks.
-CHUNK_SIZE = 1024 * 1024
 SANDBOX_CSP = "default-src 'none'; sandbox"
-
-
-async def file_chunks(storage, name: str, chunk_size: int = CHUNK_SIZE):
-    """The stored file, chunk by chunk; blocking reads run in a worker thread."""
-    handle = await asyncio.to_thread(storage.open, name, "rb")
-    try:
-        while chunk := await asyncio.to_thread(handle.read, chunk_size):
-            yield chunk
-    finally:
-        await asyncio.to_thread(handle.close)
 
 
 def _storage():
@@ -61,8 +50,8 @@ def version_response(version: DocumentVersion, *, inline: bool = False) -> HttpR
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.DOCUMENTS_X_ACCEL_PREFIX + quote(name)
     else:
-        response = StreamingHttpResponse(file_chunks(storage, name), content_type=content_type)
-        response["Content-Length"] = str(version.size)
+        opener = functools.partial(storage.open, name, "rb")
+        response = FileStreamResponse(opener, version.size, content_type=content_type)
     response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = SANDBOX_CSP
