@@ -126,7 +126,7 @@ class ThreadViewer:
 def thread_viewer(user, thread: Thread) -> ThreadViewer:
     """The user's rights in ``thread`` (whose group is loaded)."""
     membership = None
-    if not group_permissions._is_organiser(user):
+    if not group_permissions.is_organiser(user):
         membership = group_permissions.membership_of(user, thread.group)
     return _viewer(user, thread, membership.role if membership else None)
 
@@ -134,7 +134,7 @@ def thread_viewer(user, thread: Thread) -> ThreadViewer:
 def _viewer(user, thread: Thread, role: str | None) -> ThreadViewer:
     """``role``: that of the user's valid membership of the thread's group
     (None: none)."""
-    if group_permissions._is_organiser(user):
+    if group_permissions.is_organiser(user):
         member = moderator = True
     else:
         member = role is not None
@@ -157,7 +157,7 @@ def access_thread_as_viewer(user, pk, **annotations) -> tuple[Thread, ThreadView
     The thread comes with the role of the user's valid membership of its
     group, and ``ThreadViewer.can_see_thread`` decides: cheaper to build and
     run than ``threads_visible_to``'s subqueries, for one thread."""
-    if not group_permissions._is_organiser(user):
+    if not group_permissions.is_organiser(user):
         role = (
             group_permissions.valid_memberships(user)
             .filter(group=OuterRef("group_id"))

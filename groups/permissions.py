@@ -16,7 +16,8 @@ from django.http import Http404
 from .models import JoinRequest, Membership, Role, WorkingGroup
 
 
-def _is_organiser(user) -> bool:
+def is_organiser(user) -> bool:
+    """Organisers (active staff) see and manage every group."""
     return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
@@ -29,7 +30,7 @@ def valid_memberships(user) -> QuerySet[Membership]:
 
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:
     """Every group for organisers; the groups of the user's valid memberships otherwise."""
-    if _is_organiser(user):
+    if is_organiser(user):
         return WorkingGroup.objects.all()
     return WorkingGroup.objects.filter(pk__in=valid_memberships(user).values("group_id"))
 
@@ -41,20 +42,20 @@ def membership_of(user, group: WorkingGroup) -> Membership | None:
 
 def is_member(user, group: WorkingGroup) -> bool:
     """Takes part in the group: any valid role (guests included) or organiser."""
-    return _is_organiser(user) or valid_memberships(user).filter(group=group).exists()
+    return is_organiser(user) or valid_memberships(user).filter(group=group).exists()
 
 
 def is_moderator(user, group: WorkingGroup) -> bool:
     """Moderates the group: a valid moderator membership, or an organiser."""
     return (
-        _is_organiser(user)
+        is_organiser(user)
         or valid_memberships(user).filter(group=group, role=Role.MODERATOR).exists()
     )
 
 
 def share_a_group(viewer, user) -> bool:
     """Both have a valid membership of one group (organisers share every group)."""
-    if _is_organiser(viewer):
+    if is_organiser(viewer):
         return True
     return (
         valid_memberships(viewer)
@@ -101,7 +102,7 @@ def can_leave_group(user, group: WorkingGroup) -> bool:
 
 
 def can_create_group(user) -> bool:
-    return _is_organiser(user)
+    return is_organiser(user)
 
 
 def check_create_group(user) -> None:
@@ -111,7 +112,7 @@ def check_create_group(user) -> None:
 
 def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
     """All join requests for organisers; those for the groups they moderate otherwise."""
-    if _is_organiser(user):
+    if is_organiser(user):
         return JoinRequest.objects.all()
     moderated = valid_memberships(user).filter(role=Role.MODERATOR).values("group_id")
     return JoinRequest.objects.filter(group_id__in=moderated)
@@ -119,7 +120,7 @@ def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
 
 def can_handle_join_requests(user) -> bool:
     """Has a join-request queue at all: organisers and moderators of some group."""
-    return _is_organiser(user) or valid_memberships(user).filter(role=Role.MODERATOR).exists()
+    return is_organiser(user) or valid_memberships(user).filter(role=Role.MODERATOR).exists()
 
 
 def can_handle_join_request(user, join_request: JoinRequest) -> bool:

@@ -65,6 +65,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import aredis
 from core.realtime import last_seq, publish_on_commit, user_stream
 from groups import permissions as group_permissions
 
@@ -238,27 +239,47 @@ def _sent_key(user, client_id) -> str:
 
 
 @database_sync_to_async
-def _send_message(user, room_id: int, body: str, client_id=None) -> tuple[int, int]:
-    """(id, seq) of the message stored; with a ``client_id`` the first one's
-    if the page sent it before (it resends what was not acknowledged)."""
-    room = _room(user, room_id)
-    if client_id is not None:
-        try:
-            sent = cache.get(_sent_key(user, client_id))
-        except Exception:
-            sent = None  # the cache (Redis) is away: store it, as without an id
-        if sent is not None:
-            return sent
+def _send_message(user, room_id: int, body: str) -> tuple[int, int]:
+    """(id, seq) of the message stored: the room, the person's part in it and
+    their mute read in one query, then stored by the service."""
+    try:
+        room = permissions.access_room_to_send(user, room_id)
+    except Http404:
+        raise FrameRefused("forbidden", _("Unknown room.")) from None
     try:
         message = services.message_send(actor=user, room=room, body=body)
     except ValidationError as error:
         raise _invalid(error, "body") from None
     except PermissionDenied as denial:
         raise _refused(user, room, denial) from None
-    if client_id is not None:
-        with contextlib.suppress(Exception):
-            cache.set(_sent_key(user, client_id), (message.pk, message.seq), RESEND_WINDOW)
     return message.pk, message.seq
+
+
+async def _sent_before(user, client_id) -> tuple[int, int] | None:
+    """(id, seq) of the message this person sent with ``client_id`` within
+    RESEND_WINDOW, if any. On the event loop: one Redis round trip, or the
+    process's cache without Redis; a store that is away counts as nothing
+    sent (the message is stored, as without an id)."""
+    redis = aredis.client()
+    if redis is None:
+        return cache.get(_sent_key(user, client_id))
+    try:
+        value = await redis.get(aredis.key(_sent_key(user, client_id)))
+    except Exception:
+        return None
+    if value is None:
+        return None
+    pk, _colon, seq = value.decode().partition(":")
+    return int(pk), int(seq)
+
+
+async def _remember_sent(user, client_id, pk: int, seq: int) -> None:
+    redis = aredis.client()
+    if redis is None:
+        cache.set(_sent_key(user, client_id), (pk, seq), RESEND_WINDOW)
+        return
+    with contextlib.suppress(Exception):
+        await redis.set(aredis.key(_sent_key(user, client_id)), f"{pk}:{seq}", ex=RESEND_WINDOW)
 
 
 @database_sync_to_async
@@ -333,7 +354,13 @@ def _mark_read(user, room_id: int, seq: int) -> int:
 @frame("chat.send", required={"room": an_id, "body": a_text})
 async def chat_send(consumer, reply, *, room, body):
     _require_subscription(consumer, room)
-    pk, seq = await _send_message(consumer.user, room, body, reply.get("client_id"))
+    client_id = reply.get("client_id")
+    sent = await _sent_before(consumer.user, client_id) if client_id is not None else None
+    if sent is None:
+        sent = await _send_message(consumer.user, room, body)
+        if client_id is not None:
+            await _remember_sent(consumer.user, client_id, *sent)
+    pk, seq = sent
     await consumer.send_json({"type": "ack", **reply, "room": room, "id": pk, "seq": seq})
 
 

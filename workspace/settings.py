@@ -115,7 +115,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             default=str(Path(tempfile.gettempdir()) / f"workspace-test-{os.getpid()}.sqlite3"),
         )
     }
-else:
+elif DATABASE_POOL_SIZE := env.int("DATABASE_POOL_SIZE", default=20):
+    # Under ASGI Django opens a connection per request (each request's sync
+    # code runs in a thread of its own) and per database_sync_to_async call of
+    # a consumer: a psycopg pool per process hands out open connections
+    # instead (opening one cost milliseconds per request and chat message).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DATABASE_POOL_SIZE),
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+else:  # no pool: connections per thread, kept for CONN_MAX_AGE seconds
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
