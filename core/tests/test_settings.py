@@ -114,3 +114,35 @@ def test_configured_redis_carries_cache_and_channel_layer():
     assert cache.get("settings-probe") == {"ok": True}
     client = cache._cache.get_client()
     assert any(b"settings-probe" in key for key in client.scan_iter(match="*settings-probe*"))
+
+
+POOL_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "d = s.DATABASES['default']; "
+    "print(json.dumps({'pool': d.get('OPTIONS', {}).get('pool'), "
+    "'conn_max_age': d.get('CONN_MAX_AGE')}))"
+)
+
+
+def test_postgresql_connections_come_from_a_pool_unless_turned_off():
+    env = {"DEBUG": "1", "DATABASE_URL": "postgres://someone@db.internal:5432/workspace"}
+    result = run_settings(env, POOL_PROBE)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "pool": {"min_size": 2, "max_size": 20, "timeout": 10.0},
+        "conn_max_age": 0,
+    }
+    result = run_settings({**env, "DATABASE_POOL_SIZE": "0", "CONN_MAX_AGE": "60"}, POOL_PROBE)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"pool": None, "conn_max_age": 60}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_connection_in_use_is_pooled():
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's (set DATABASE_URL=postgres://…)")
+    assert connection.pool is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connection.close()  # back to the pool, still open
+    assert connection.pool.get_stats()["pool_available"] >= 1
