@@ -66,7 +66,8 @@ import os
 
 import django
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet import tcp
+from twisted.internet.interfaces import IPushProducer, ISSLTransport
 from twisted.web.http import NO_BODY_CODES, Request
 from zope.interface import implementer
 
@@ -111,6 +112,18 @@ async def _file_chunks(file, offset: int, count: int):
             return
         count -= len(chunk)
         yield chunk
+
+
+def plain_socket(request: Request) -> int | None:
+    """The descriptor of the request's connection if bytes written to it reach
+    the client as they are: a plain TCP connection. None for TLS (a wrapping
+    transport answers ``fileno()`` with the socket under the encryption) or
+    anything else."""
+    channel = request.channel
+    transport = channel.transport if channel is not None else None
+    if not isinstance(transport, tcp.Connection) or ISSLTransport.providedBy(transport):
+        return None
+    return transport.fileno()
 
 
 def backpressure(app):
@@ -179,9 +192,10 @@ def backpressure(app):
             more_body = message.get("more_body", False)
             # The headers go out (into Twisted's buffer) with an empty body message.
             await paced_send({"type": "http.response.body", "body": b"", "more_body": True})
-            if request.method == b"HEAD" or request.code in NO_BODY_CODES:
+            if request.method == b"HEAD" or request.code in NO_BODY_CODES or not connected():
                 count = 0
-            elif request.chunked or file_fd is None:  # chunked: needs Twisted's framing
+            elif request.chunked or file_fd is None or plain_socket(request) is None:
+                # Chunked: needs Twisted's framing; TLS: needs Twisted's encryption.
                 async for chunk in _file_chunks(file, offset, count):
                     await paced_send(
                         {"type": "http.response.body", "body": chunk, "more_body": True}
@@ -196,9 +210,8 @@ def backpressure(app):
             while count > 0 and connected():
                 transport = request.channel.transport
                 try:
-                    sent = os.sendfile(
-                        transport.fileno(), file_fd, offset, min(count, SENDFILE_BYTES)
-                    )
+                    socket_fd = plain_socket(request)
+                    sent = os.sendfile(socket_fd, file_fd, offset, min(count, SENDFILE_BYTES))
                 except BlockingIOError:
                     await drained()
                     continue

@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from core.daphne_http import (
     ASGIHandler,
     backpressure,
     body_from_file,
+    plain_socket,
     twisted_request,
 )
 from core.responses import FileStreamResponse
@@ -397,3 +399,34 @@ async def test_under_another_server_a_file_response_is_streamed_in_chunks(tmp_pa
     await ASGIHandler().send_response(response, send)
     assert [len(message.get("body", b"")) for message in sent[1:]] == [MB, MB, 10, 0]
     assert sent[-1] == {"type": "http.response.body"}
+
+
+def test_sendfile_is_used_on_plain_tcp_only():
+    """Under TLS the transport is a wrapper that answers ``fileno()`` with the
+    socket beneath the encryption (or the TCP connection itself, after
+    startTLS): sendfile there would send the file in clear."""
+    from twisted.internet import tcp
+    from twisted.internet.interfaces import ISSLTransport
+    from twisted.internet.protocol import Protocol
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+    from zope.interface import directlyProvides
+
+    with socket.socket() as raw:
+        request = Request(DummyChannel())
+        plain = tcp.Connection(raw, None)
+        request.channel.transport = plain
+        assert plain_socket(request) == raw.fileno()
+
+        wrapper = TLSMemoryBIOProtocol(None, Protocol())
+        wrapper.transport = plain  # as the TLS endpoint wraps a connection
+        request.channel.transport = wrapper
+        assert wrapper.fileno() == raw.fileno()  # what a careless check would use
+        assert plain_socket(request) is None
+
+        started = tcp.Connection(raw, None)
+        directlyProvides(started, ISSLTransport)  # what startTLS() does
+        request.channel.transport = started
+        assert plain_socket(request) is None
+
+        request.channel = None  # the client has gone
+        assert plain_socket(request) is None
