@@ -8,9 +8,10 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from core import rows
 from core.streams import Access
 from groups import permissions as group_permissions
-from groups.models import Membership, WorkingGroup
+from groups.models import WorkingGroup
 
 from .models import ChatMessage, ChatRoom, Meeting, RoomMute
 
@@ -38,55 +39,25 @@ def access_room(user, pk) -> ChatRoom:
     return room
 
 
-class _Columns:
-    """A model's concrete columns in a hand-written SELECT, and how a row's
-    values become an instance (with the converters the ORM would apply)."""
-
-    def __init__(self, model, alias: str):
-        quote = connection.ops.quote_name
-        self.model = model
-        self.fields = model._meta.concrete_fields
-        self.names = [field.attname for field in self.fields]
-        self.select = ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
-        self.converters = []
-        for field in self.fields:
-            column = field.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-            self.converters.append((column, found))
-
-    def instance(self, values):
-        converted = []
-        for value, (column, converters) in zip(values, self.converters, strict=True):
-            for converter in converters:
-                value = converter(value, column, connection)
-            converted.append(value)
-        return self.model.from_db(connection.alias, self.names, converted)
-
-
 @functools.cache
-def _room_to_send_sql(vendor: str) -> tuple[str, _Columns, _Columns, _Columns]:
-    """The query of ``access_room_to_send`` and the columns of its three rows."""
-    quote = connection.ops.quote_name
-    rooms, groups, meetings = (
-        _Columns(ChatRoom, "r"),
-        _Columns(WorkingGroup, "g"),
-        _Columns(Meeting, "m"),
+def _room_to_send_sql(vendor: str) -> tuple[str, tuple[rows.Columns, ...]]:
+    """The query of ``access_room_to_send`` and the columns of its models."""
+    columns = (
+        rows.Columns(ChatRoom, "r"),
+        rows.Columns(WorkingGroup, "g"),
+        rows.Columns(Meeting, "m"),
     )
-    room_select, group_select, meeting_select = rooms.select, groups.select, meetings.select
     sql = f"""
-        SELECT {room_select}, {group_select}, {meeting_select},
-            (SELECT mu.until FROM {quote(RoomMute._meta.db_table)} mu
+        SELECT {", ".join(part.select for part in columns)},
+            (SELECT mu.until FROM {rows.table(RoomMute)} mu
               WHERE mu.room_id = r.id AND mu.user_id = %(user)s AND mu.until > %(now)s
               ORDER BY mu.until DESC LIMIT 1)
-        FROM {quote(ChatRoom._meta.db_table)} r
-        JOIN {quote(WorkingGroup._meta.db_table)} g ON g.id = r.group_id
-        LEFT JOIN {quote(Meeting._meta.db_table)} m ON m.id = r.meeting_id
-        WHERE r.id = %(room)s AND (%(organiser)s OR EXISTS (
-            SELECT 1 FROM {quote(Membership._meta.db_table)} ms
-             WHERE ms.group_id = r.group_id AND ms.user_id = %(user)s AND ms.active
-               AND (ms.expires_at IS NULL OR ms.expires_at > %(now)s)))
+        FROM {rows.table(ChatRoom)} r
+        JOIN {rows.table(WorkingGroup)} g ON g.id = r.group_id
+        LEFT JOIN {rows.table(Meeting)} m ON m.id = r.meeting_id
+        WHERE r.id = %(room)s AND {group_permissions.visible_group_sql("r.group_id")}
     """  # noqa: S608 (table and column names are the models'; values are parameters)
-    return sql, rooms, groups, meetings
+    return sql, columns
 
 
 def access_room_to_send(user, pk) -> ChatRoom:
@@ -96,40 +67,31 @@ def access_room_to_send(user, pk) -> ChatRoom:
     membership of its group, or an organiser), so that they take part in its
     group is known too.
 
-    Hand-written SQL: this runs for every chat message, and building the
-    equivalent queryset (nested subqueries) cost Django about 2 ms of CPU per
-    message, a fifth of the server's whole cost of storing and fanning out a
-    message to ten people (bench/chat_send.py). Tests compare it with the
-    queryset functions for every kind of person (meetings/tests)."""
-    if not user.is_authenticated or not user.is_active:
+    Hand-written SQL (core.rows): this runs for every chat message, and
+    building the equivalent queryset (nested subqueries) cost Django about
+    2 ms of CPU per message, a fifth of the server's whole cost of storing and
+    fanning out a message to ten people (bench/chat_send.py). Tests compare it
+    with the queryset functions for every kind of person (meetings/tests)."""
+    params = group_permissions.visible_group_params(user)
+    pk = rows.row_id(pk)
+    if params is None or pk is None:
         raise Http404
-    sql, rooms, groups, meetings = _room_to_send_sql(connection.vendor)
-    params = {
-        "room": int(pk),
-        "user": user.pk,
-        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-        "organiser": group_permissions.is_organiser(user),
-    }
+    sql, columns = _room_to_send_sql(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, {**params, "room": pk})
         row = cursor.fetchone()
     if row is None:
         raise Http404
-    room_end = len(rooms.names)
-    group_end = room_end + len(groups.names)
-    meeting_end = group_end + len(meetings.names)
-    room = rooms.instance(row[:room_end])
-    room.group = groups.instance(row[room_end:group_end])
-    room.meeting = (
-        None if room.meeting_id is None else meetings.instance(row[group_end:meeting_end])
-    )
-    muted = row[meeting_end]
-    until = RoomMute._meta.get_field("until")
-    for converter in connection.ops.get_db_converters(until.get_col("mute")):
-        muted = converter(muted, until.get_col("mute"), connection)
-    room.sender_muted_until = muted
+    room, group, meeting, muted = rows.split(row, *columns)
+    room.group, room.meeting = group, meeting
+    room.sender_muted_until = rows.convert(muted, *_mute_until_converters())
     room.sender_checked = user.pk
     return room
+
+
+@functools.cache
+def _mute_until_converters():
+    return rows.converters_of(RoomMute._meta.get_field("until"))
 
 
 def can_schedule(user, group) -> bool:
