@@ -69,4 +69,3 @@ def row_id(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 1 <= number <= MAX_ID else None
-
