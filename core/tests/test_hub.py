@@ -4,14 +4,11 @@ layer lost are caught up from the database, and the socket stays usable."""
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.db import transaction
-from django.test import Client
 
 from core import hub, ratelimit, realtime
 from core.models import StreamEvent
-from workspace.asgi import application
+from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,21 +43,6 @@ def layer(monkeypatch):
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: flaky)
     monkeypatch.setattr(hub, "RESYNC_INTERVAL", 0.2)
     return flaky
-
-
-async def open_socket(user):
-    client = Client()
-    await database_sync_to_async(client.force_login)(user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    assert (await socket.receive_json_from())["type"] == "hello"
-    return socket
 
 
 @database_sync_to_async

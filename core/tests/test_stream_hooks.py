@@ -2,13 +2,9 @@
 subscription ends; a failing hook does not break the socket."""
 
 import pytest
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from core import streams
-from workspace.asgi import application
+from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,21 +25,6 @@ def calls():
     yield seen
     streams._registry.pop("hooked", None)
     streams._hooks.pop("hooked", None)
-
-
-async def open_socket(user):
-    client = Client()
-    await database_sync_to_async(client.force_login)(user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    assert (await socket.receive_json_from())["type"] == "hello"
-    return socket
 
 
 async def test_hooks_run_on_subscribe_unsubscribe_and_disconnect(calls, user):

@@ -3,31 +3,13 @@ them, and access that ends at once when the thread moves or is hidden."""
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from discussions import services
 from groups.models import Role
 from tests.fixtures.people import join
-from workspace.asgi import application
+from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def open_socket(user):
-    client = Client()
-    await database_sync_to_async(client.force_login)(user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    socket = WebsocketCommunicator(
-        application,
-        "/ws/",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    connected, _ = await socket.connect()
-    assert connected
-    assert (await socket.receive_json_from())["type"] == "hello"
-    return socket
 
 
 async def subscribe(socket, stream):

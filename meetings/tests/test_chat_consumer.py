@@ -14,7 +14,6 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connection
-from django.test import Client
 from django.utils import timezone
 
 from groups import services as group_services
@@ -22,31 +21,15 @@ from groups.models import Membership, Role
 from meetings import chat, services
 from meetings.models import ChatMessage, Meeting, RoomMute, RoomReadState
 from tests.fixtures.people import join
+from tests.sockets import ORIGIN, open_socket, session_cookie
 from workspace.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 3
 
 
 # --- Helpers (also used by test_presence) -------------------------------------------------
-
-
-def session_cookie(user) -> tuple[bytes, bytes]:
-    client = Client()
-    client.force_login(user)
-    value = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={value}".encode())
-
-
-async def open_socket(user):
-    cookie = await database_sync_to_async(session_cookie)(user)
-    socket = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, cookie])
-    connected, _ = await socket.connect()
-    assert connected
-    assert (await socket.receive_json_from())["type"] == "hello"
-    return socket
 
 
 async def subscribe(socket, room, since=None) -> dict:

@@ -13,8 +13,9 @@ from groups import services as group_services
 from groups.models import Membership
 from meetings import presence
 from meetings.presence import MemoryBackend, Presence, RedisBackend
+from tests.sockets import open_socket
 
-from .test_chat_consumer import open_socket, own_redis_names, subscribe  # noqa: F401 (autouse)
+from .test_chat_consumer import own_redis_names, subscribe  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
