@@ -18,9 +18,11 @@ and keeps the first and the last arrival, so that
     fan-out latency = arrival at the last subscriber - send time (in the body).
 
 Also: server CPU time from /proc, RLIMIT_NOFILE, CPU pinning, percentiles;
-the benchmark's group and members (Django, in this process); and the servers
-under test (``Target``: ours, the stock tutorial chat, the bare websockets
-broadcast, the channels echo), each started in its own process.
+the benchmark's group and members (Django, in this process); the server
+arguments and setup the chat scripts share (``add_server_arguments``,
+``ours_env``); and the servers under test (``Target``: ours, the stock
+tutorial chat, the bare websockets broadcast, the channels echo), each
+started in its own process.
 """
 
 import asyncio
@@ -531,6 +533,63 @@ def throwaway_postgres(server_url: str):
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# --- The chat benchmarks' server arguments and setup (ours) ------------------------------
+
+
+def add_server_arguments(parser) -> None:
+    """The arguments chat_fanout.py and chat_send.py share: Redis, the
+    database, the server's extra settings, pinning."""
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or "redis://127.0.0.1:6379/0",
+    )
+    parser.add_argument(
+        "--db",
+        choices=["postgres", "sqlite"],
+        default="postgres",
+        help="ours: a throwaway PostgreSQL database (as in production) or a SQLite file",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="where the throwaway database is created (needs CREATE DATABASE)",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ours: another setting in the server's environment (repeatable)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin client and servers")
+
+
+def ours_env(stack: contextlib.ExitStack, directory: Path, args, name: str) -> dict:
+    """Our server's environment, prepared (migrated, ...): the database of
+    ``args.db`` (postgres: a throwaway database dropped when ``stack`` closes,
+    unless BENCH_DATABASE_URL names one), Redis under a prefix of its own
+    (``bench-<name>-<hex>``, its keys deleted when ``stack`` closes) and
+    ``--server-env``'s settings."""
+    if args.db == "postgres" and not os.environ.get("BENCH_DATABASE_URL"):
+        os.environ["BENCH_DATABASE_URL"] = stack.enter_context(
+            throwaway_postgres(args.postgres_url)
+        )
+    elif args.db == "sqlite":
+        os.environ.pop("BENCH_DATABASE_URL", None)
+    prefix = f"bench-{name}-{secrets.token_hex(4)}"
+    stack.callback(delete_redis_keys, args.redis_url, prefix)
+    env = bench.server_env(
+        directory,
+        REDIS_URL=args.redis_url,
+        REDIS_PREFIX=prefix,
+        **dict(item.split("=", 1) for item in args.server_env),
+    )
+    bench.prepare(env)
+    return env
+
+
 # --- The servers under test -------------------------------------------------------------
 
 SENDERS = 4  # sockets that take turns to send (our per-user rate limit stays untouched)
@@ -645,59 +704,63 @@ class _Cleanup:
 
 
 @contextlib.contextmanager
+def _peer_server(
+    directory: Path,
+    redis_url: str,
+    name: str,
+    application: str,
+    path: str,
+    accept: Callable[[bytes], bool],
+    frame: Callable[[str], str] | None,
+):
+    """A peer from bench/_chat_peers.py (``application``) on daphne, with
+    Redis under a prefix of its own (its keys deleted afterwards)."""
+    log_path = directory / f"{name}.log"
+    env = _peer_env(redis_url, name)
+    with (
+        contextlib.closing(_Cleanup(redis_url, env["BENCH_REDIS_PREFIX"])),
+        bench.daphne_app(application, env, log_path) as (base_url, process),
+    ):
+        target = Target(
+            name=name,
+            port=_port(base_url),
+            path=path,
+            pids=[process.pid],
+            accept=accept,
+            frame=frame,
+            log_path=log_path,
+        )
+        try:
+            yield target
+        except BaseException:
+            _show_log(target)
+            raise
+
+
 def stock_server(directory: Path, redis_url: str):
     """The peer: the Channels tutorial chat on daphne with RedisChannelLayer."""
-    log_path = directory / "stock.log"
-    env = _peer_env(redis_url, "stock")
-    with (
-        contextlib.closing(_Cleanup(redis_url, env["BENCH_REDIS_PREFIX"])),
-        bench.daphne_app("bench._chat_peers:stock_application", env, log_path) as (
-            base_url,
-            process,
-        ),
-    ):
-        target = Target(
-            name="stock",
-            port=_port(base_url),
-            path="/ws/chat/bench/",
-            pids=[process.pid],
-            accept=lambda payload: payload.startswith(b'{"message"'),
-            frame=lambda text: json.dumps({"message": text}),
-            log_path=log_path,
-        )
-        try:
-            yield target
-        except BaseException:
-            _show_log(target)
-            raise
+    return _peer_server(
+        directory,
+        redis_url,
+        "stock",
+        "bench._chat_peers:stock_application",
+        "/ws/chat/bench/",
+        accept=lambda payload: payload.startswith(b'{"message"'),
+        frame=lambda text: json.dumps({"message": text}),
+    )
 
 
-@contextlib.contextmanager
 def echo_server(directory: Path, redis_url: str):
     """A minimal channels consumer on daphne that sends every frame back."""
-    log_path = directory / "echo.log"
-    env = _peer_env(redis_url, "echo")
-    with (
-        contextlib.closing(_Cleanup(redis_url, env["BENCH_REDIS_PREFIX"])),
-        bench.daphne_app("bench._chat_peers:echo_application", env, log_path) as (
-            base_url,
-            process,
-        ),
-    ):
-        target = Target(
-            name="echo",
-            port=_port(base_url),
-            path="/ws/echo/",
-            pids=[process.pid],
-            accept=lambda payload: True,
-            frame=None,
-            log_path=log_path,
-        )
-        try:
-            yield target
-        except BaseException:
-            _show_log(target)
-            raise
+    return _peer_server(
+        directory,
+        redis_url,
+        "echo",
+        "bench._chat_peers:echo_application",
+        "/ws/echo/",
+        accept=lambda payload: True,
+        frame=None,
+    )
 
 
 def _subscribed(payload: bytes) -> bool:

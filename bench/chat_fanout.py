@@ -84,7 +84,6 @@ import contextlib
 import gc
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 
@@ -112,37 +111,13 @@ def parse_args():
     parser.add_argument(
         "--settle", type=float, default=20, help="seconds to wait for stragglers after sending"
     )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL")
-        or os.environ.get("REDIS_URL")
-        or "redis://127.0.0.1:6379/0",
-    )
-    parser.add_argument(
-        "--db",
-        choices=["postgres", "sqlite"],
-        default="postgres",
-        help="ours: a throwaway PostgreSQL database (as in production) or a SQLite file",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="where the throwaway database is created (needs CREATE DATABASE)",
-    )
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="ours: another setting in the server's environment (repeatable)",
-    )
+    wsc.add_server_arguments(parser)
     parser.add_argument(
         "--service",
         action="store_true",
         help="ours: store messages with message_send in this process, not chat.send frames",
     )
     parser.add_argument("--batch", type=int, default=50, help="sockets opened at once")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin client and servers")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers into DIR")
     return parser.parse_args()
 
@@ -497,21 +472,7 @@ def main() -> None:
         directory = stack.enter_context(bench.workdir("chat-fanout"))
         rooms, env = {}, {}
         if "ours" in kinds:
-            if args.db == "postgres" and not os.environ.get("BENCH_DATABASE_URL"):
-                os.environ["BENCH_DATABASE_URL"] = stack.enter_context(
-                    wsc.throwaway_postgres(args.postgres_url)
-                )
-            elif args.db == "sqlite":
-                os.environ.pop("BENCH_DATABASE_URL", None)
-            prefix = f"bench-fanout-{secrets.token_hex(4)}"
-            stack.callback(wsc.delete_redis_keys, args.redis_url, prefix)
-            env = bench.server_env(
-                directory,
-                REDIS_URL=args.redis_url,
-                REDIS_PREFIX=prefix,
-                **dict(item.split("=", 1) for item in args.server_env),
-            )
-            bench.prepare(env)
+            env = wsc.ours_env(stack, directory, args, "fanout")
             for count, _rate in scenarios:
                 rooms[count] = wsc.create_room(count, slug=f"fanout{count}")
             bench.close_db()

@@ -35,7 +35,6 @@ import contextlib
 import gc
 import json
 import os
-import secrets
 import time
 
 import _chat_client as wsc
@@ -51,25 +50,7 @@ def parse_args():
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured messages first")
     parser.add_argument("--pause", type=float, default=50, help="ms between two messages")
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL")
-        or os.environ.get("REDIS_URL")
-        or "redis://127.0.0.1:6379/0",
-    )
-    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-    )
-    parser.add_argument(
-        "--server-env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="ours: another setting in the server's environment (repeatable)",
-    )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin client and servers")
+    wsc.add_server_arguments(parser)
     return parser.parse_args()
 
 
@@ -190,21 +171,7 @@ def main() -> None:
     figures = {"subscribers": args.subscribers, "messages": args.messages, "database": args.db}
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(bench.workdir("chat-send"))
-        if args.db == "postgres" and not os.environ.get("BENCH_DATABASE_URL"):
-            os.environ["BENCH_DATABASE_URL"] = stack.enter_context(
-                wsc.throwaway_postgres(args.postgres_url)
-            )
-        elif args.db == "sqlite":
-            os.environ.pop("BENCH_DATABASE_URL", None)
-        prefix = f"bench-send-{secrets.token_hex(4)}"
-        stack.callback(wsc.delete_redis_keys, args.redis_url, prefix)
-        env = bench.server_env(
-            directory,
-            REDIS_URL=args.redis_url,
-            REDIS_PREFIX=prefix,
-            **dict(item.split("=", 1) for item in args.server_env),
-        )
-        bench.prepare(env)
+        env = wsc.ours_env(stack, directory, args, "send")
         room = wsc.create_room(args.subscribers, slug="chatsend")
         bench.close_db()
         if not wsc.chat_send_available():
