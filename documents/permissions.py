@@ -42,7 +42,7 @@ def _version_sql(vendor: str) -> tuple[str, tuple[rows.Columns, ...]]:
         FROM {rows.table(DocumentVersion)} v
         JOIN {rows.table(Document)} d ON d.id = v.document_id
         JOIN {rows.table(WorkingGroup)} g ON g.id = d.group_id
-        WHERE v.id = %(version)s AND {group_permissions.visible_group_sql("d.group_id")}
+        WHERE v.id = %(pk)s AND {group_permissions.visible_group_sql("d.group_id")}
     """  # noqa: S608 (table and column names are the models'; values are parameters)
     return sql, columns
 
@@ -56,16 +56,8 @@ def access_version(user, pk) -> DocumentVersion:
     of groups of valid memberships) cost Django about 2 ms of CPU to build,
     a fifth of the authorising request (bench/download.py, ``ratio_accel``).
     The documents access matrix and a direct comparison test check it."""
-    params = group_permissions.visible_group_params(user)
-    pk = rows.row_id(pk)
-    if params is None or pk is None:
-        raise Http404
     sql, columns = _version_sql(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "version": pk})
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404
+    row = group_permissions.access_row(user, sql, pk)
     version, document, group = rows.split(row, *columns)
     document.group = group
     version.document = document

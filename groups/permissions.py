@@ -35,22 +35,33 @@ def valid_memberships(user) -> QuerySet[Membership]:
 def visible_group_sql(group_column: str) -> str:
     """The SQL twin of ``groups_visible_to`` for hand-written reads (core.rows):
     true where the group ``group_column`` names is one the user sees, with the
-    parameters of ``visible_group_params``."""
+    parameters ``access_row`` passes."""
     return f"""(%(organiser)s OR EXISTS (
         SELECT 1 FROM {rows.table(Membership)} ms
          WHERE ms.group_id = {group_column} AND ms.user_id = %(user)s AND ms.active
            AND (ms.expires_at IS NULL OR ms.expires_at > %(now)s)))"""  # noqa: S608 (no values)
 
 
-def visible_group_params(user) -> dict | None:
-    """``visible_group_sql``'s parameters; None for someone who sees no group."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return {
+def access_row(user, sql: str, pk) -> tuple:
+    """The row a hand-written read finds for ``user``: ``sql`` selects the
+    object whose id is ``%(pk)s`` under ``visible_group_sql`` (and may use its
+    parameters). Http404 when nothing is found, as for ``access_*``: missing
+    and forbidden alike, ids that no row can have included."""
+    pk = rows.row_id(pk)
+    if pk is None or not user.is_authenticated or not user.is_active:
+        raise Http404
+    params = {
+        "pk": pk,
         "user": user.pk,
         "organiser": is_organiser(user),
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404
+    return row
 
 
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:

@@ -55,7 +55,7 @@ def _room_to_send_sql(vendor: str) -> tuple[str, tuple[rows.Columns, ...]]:
         FROM {rows.table(ChatRoom)} r
         JOIN {rows.table(WorkingGroup)} g ON g.id = r.group_id
         LEFT JOIN {rows.table(Meeting)} m ON m.id = r.meeting_id
-        WHERE r.id = %(room)s AND {group_permissions.visible_group_sql("r.group_id")}
+        WHERE r.id = %(pk)s AND {group_permissions.visible_group_sql("r.group_id")}
     """  # noqa: S608 (table and column names are the models'; values are parameters)
     return sql, columns
 
@@ -72,16 +72,8 @@ def access_room_to_send(user, pk) -> ChatRoom:
     2 ms of CPU per message, a fifth of the server's whole cost of storing and
     fanning out a message to ten people (bench/chat_send.py). Tests compare it
     with the queryset functions for every kind of person (meetings/tests)."""
-    params = group_permissions.visible_group_params(user)
-    pk = rows.row_id(pk)
-    if params is None or pk is None:
-        raise Http404
     sql, columns = _room_to_send_sql(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, "room": pk})
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404
+    row = group_permissions.access_row(user, sql, pk)
     room, group, meeting, muted = rows.split(row, *columns)
     room.group, room.meeting = group, meeting
     room.sender_muted_until = rows.convert(muted, *_mute_until_converters())
