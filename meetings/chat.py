@@ -552,6 +552,9 @@ def chat_context(user, room: ChatRoom) -> dict:
         or 0
     )
     muted = permissions.muted_until(user, room)
+    member = group_permissions.is_member(user, room.group)
+    if member:  # what check_send_message would otherwise ask the database again
+        room.sender_checked, room.sender_muted_until = user.pk, muted
     refusal = None
     try:
         permissions.check_send_message(user, room)
@@ -591,7 +594,7 @@ def chat_context(user, room: ChatRoom) -> dict:
             or (
                 muted is None
                 and not room.group.archived
-                and group_permissions.is_member(user, room.group)
+                and member
                 and (room.meeting is None or room.meeting.status == Meeting.Status.SCHEDULED)
             ),
             "can_moderate": permissions.can_mute(user, room),

@@ -59,18 +59,18 @@ def meeting_moderator_view(view):
 
 def _chat(user, room: ChatRoom) -> dict:
     """The chat partial's context, and when the room takes messages."""
-    now = timezone.now()
-    window = {"room": room, "room_is_open": room.is_open(at=now)}
-    if room.meeting_id is not None:
-        opens, closes = room.meeting.room_open_window()
+    context = chat_context(user, room)
+    chat = context["chat"]
+    window = {"room": room, "room_is_open": not chat["closed"]}
+    if chat["opens_at"] is not None:
         window |= {
-            "room_opens_at": opens,
-            "room_closes_at": closes,
-            "room_not_yet_open": now < opens,
+            "room_opens_at": chat["opens_at"],
+            "room_closes_at": chat["closes_at"],
+            "room_not_yet_open": timezone.now() < chat["opens_at"],
             "minutes_before": settings.MEETING_ROOM_OPENS_MINUTES_BEFORE,
             "minutes_after": settings.MEETING_ROOM_CLOSES_MINUTES_AFTER,
         }
-    return {**chat_context(user, room), **window}
+    return {**context, **window}
 
 
 # --- A group's meetings -------------------------------------------------------
