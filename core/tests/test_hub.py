@@ -1,13 +1,17 @@
 """The hub when the channel layer fails: subscriptions are retried, events the
 layer lost are caught up from the database, and the socket stays usable."""
 
+import time
+import uuid
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.db import transaction
 
-from core import hub, ratelimit, realtime
+from core import aredis, hub, ratelimit, realtime
 from core.models import StreamEvent
+from tests import servers
 from tests.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +112,25 @@ def test_rate_limit_counts_in_the_process_when_the_cache_is_away(monkeypatch):
     monkeypatch.setattr(cache, "add", away)
     results = [ratelimit.hit("away-test", "3/60") for _ in range(5)]
     assert results == [True, True, True, False, False]
+
+
+async def test_the_sockets_rate_limit_counts_in_the_process_when_redis_is_away(
+    monkeypatch, settings
+):
+    """``ahit`` on a Redis that refuses connections (nothing listens on the
+    port): the count goes on in the process, so the limit still holds."""
+    settings.REDIS_URL = f"redis://127.0.0.1:{servers.free_port()}/0"
+    monkeypatch.setattr(aredis, "_clients", type(aredis._clients)())
+    results = [await ratelimit.ahit("away-async", "3/60") for _ in range(5)]
+    assert results == [True, True, True, False, False]
+
+
+async def test_the_sockets_rate_limit_is_shared_through_redis(settings):
+    """The count is Redis' (every process sees it), not this process's."""
+    if not settings.REDIS_URL:
+        pytest.skip("the shared count needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0")
+    key = f"shared-{uuid.uuid4().hex}"
+    assert [await ratelimit.ahit(key, "2/3600") for _ in range(3)] == [True, True, False]
+    bucket = f"rl:{key}:{int(time.time() // 3600)}"
+    assert int(await aredis.client().get(aredis.key(bucket))) == 3
+    assert not any(name.startswith(f"rl:{key}:") for name in ratelimit._local_counts)
