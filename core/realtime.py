@@ -6,13 +6,20 @@ stream maps to one channel-layer group. Services publish with
 ``publish_on_commit`` so that a rolled-back write never sends an event.
 """
 
+import functools
 import logging
+from contextvars import ContextVar
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
+
+# While this holds a list, publish() collects its events there instead of
+# sending them: see database_call.
+_collected: ContextVar[list | None] = ContextVar("collected_events", default=None)
 
 
 def stream_group(stream: str) -> str:
@@ -40,17 +47,55 @@ def event_message(stream: str, event_type: str, payload: dict, seq: int | None =
 
 
 def publish(stream: str, event_type: str, payload: dict, seq: int | None = None) -> None:
-    """Sends an event now. Delivery is best effort: the database stays the
-    source of truth, so a channel layer that is down is logged, not raised."""
+    """Sends an event now (inside ``database_call``: as soon as the call
+    returns). Delivery is best effort: the database stays the source of
+    truth, so a channel layer that is down is logged, not raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = event_message(stream, event_type, payload, seq)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append(message)
+        return
+    try:
+        async_to_sync(layer.group_send)(stream_group(stream), message)
+    except Exception:
+        logger.exception("Could not publish %s on %s", event_type, stream)
+
+
+async def apublish(message: dict) -> None:
+    """publish() on the event loop, for a message made by event_message()."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            stream_group(stream), event_message(stream, event_type, payload, seq)
-        )
+        await layer.group_send(stream_group(message["stream"]), message)
     except Exception:
-        logger.exception("Could not publish %s on %s", event_type, stream)
+        logger.exception("Could not publish %s on %s", message["event"], message["stream"])
+
+
+def database_call(function):
+    """``database_sync_to_async(function)`` for code on the event loop, whose
+    events (``publish``, also after commit) are sent from the loop once the
+    call has returned or raised, in the order published. From the worker
+    thread, every event would wait for a hop back to the loop and its answer
+    (async_to_sync): about 0.3 ms of CPU each, a tenth of what storing a chat
+    message costs (bench/chat_fanout.py)."""
+    call = database_sync_to_async(function)
+
+    @functools.wraps(function)
+    async def run(*args, **kwargs):
+        collected = []
+        token = _collected.set(collected)
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            _collected.reset(token)
+            for message in collected:
+                await apublish(message)
+
+    return run
 
 
 def publish_on_commit(stream: str, event_type: str, payload: dict) -> None:

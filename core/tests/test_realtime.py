@@ -65,3 +65,51 @@ def test_concurrent_writers_get_distinct_numbers_in_commit_order():
     assert not errors
     assert sorted(commits) == list(range(1, 9))
     assert [e.seq for e in realtime.events_after("test:race", 0)] == list(range(1, 9))
+
+
+async def _listening(stream):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(realtime.stream_group(stream), channel)
+    return layer, channel
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_database_call_sends_its_events_from_the_loop_after_the_call():
+    """Events published in the worker thread go out from the loop once the
+    call ends, in order; also when it raises after committing them, never
+    those of a rolled-back transaction."""
+    import asyncio
+
+    layer, channel = await _listening("test:dbcall")
+    in_thread = []
+
+    @realtime.database_call
+    def write():
+        with transaction.atomic():
+            realtime.emit("test:dbcall", "one", {"n": 1})
+            realtime.emit("test:dbcall", "two", {"n": 2})
+        realtime.publish("test:dbcall", "three", {"n": 3})
+        with transaction.atomic():
+            realtime.emit("test:dbcall", "rolled-back", {"n": 4})
+            transaction.set_rollback(True)
+        in_thread.append("done")
+        raise ValueError("after the commit")
+
+    with pytest.raises(ValueError):
+        await write()
+    assert in_thread == ["done"]
+    # Outside database_call, publish sends at once (no collecting left over);
+    # coming next, it also shows that the rolled-back event was not sent.
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(realtime.publish)("test:dbcall", "four", {"n": 5})
+    received = [await asyncio.wait_for(layer.receive(channel), 3) for _ in range(4)]
+    assert [(m["event"], m["seq"]) for m in received] == [
+        ("one", 1),
+        ("two", 2),
+        ("three", None),
+        ("four", None),
+    ]
