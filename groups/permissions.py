@@ -47,21 +47,27 @@ def access_row(user, sql: str, pk) -> tuple:
     object whose id is ``%(pk)s`` under ``visible_group_sql`` (and may use its
     parameters). Http404 when nothing is found, as for ``access_*``: missing
     and forbidden alike, ids that no row can have included."""
-    pk = rows.row_id(pk)
-    if pk is None or not user.is_authenticated or not user.is_active:
-        raise Http404
-    params = {
-        "pk": pk,
-        "user": user.pk,
-        "organiser": is_organiser(user),
-        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-    }
+    params = access_params(user, pk)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         raise Http404
     return row
+
+
+def access_params(user, pk) -> dict:
+    """``access_row``'s parameters; Http404 for an id no row can have, or
+    for nobody signed in."""
+    pk = rows.row_id(pk)
+    if pk is None or not user.is_authenticated or not user.is_active:
+        raise Http404
+    return {
+        "pk": pk,
+        "user": user.pk,
+        "organiser": is_organiser(user),
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
 
 
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:

@@ -35,10 +35,10 @@ anything else gets an ``error`` frame and changes nothing::
         other tabs get ``room.read`` {"room", "seq"} on their user stream
 
 Any frame may carry ``client_id`` (a string of up to 64 characters, or a
-number); acks, errors and history frames repeat it. A ``chat.send`` repeated
-with the same ``client_id`` within RESEND_WINDOW seconds is not stored again:
-its ack repeats the first one's id and seq, so a page may resend whatever was
-not acknowledged when its socket dropped. Errors are
+number); acks, errors and history frames repeat it. A ``chat.send`` with a
+``client_id`` its sender used before is not stored again: its ack repeats the
+first one's id and seq, so a page may resend whatever was not acknowledged
+when its socket dropped. Errors are
 ``{"type": "error", "code", "message", "request", "client_id"?, "field"?}``
 with the codes ``invalid`` (a field is missing, of the wrong kind or out of
 range, or the text is not acceptable; ``field`` names it), ``not_subscribed``
@@ -48,25 +48,22 @@ forbidden rooms and messages alike), ``muted`` (with ``until``).
 
 Every handler authorises through ``meetings.permissions`` (the functions the
 pages use) and writes through ``meetings.services``, in a worker thread
-(``database_sync_to_async``).
+(``core.realtime.database_call``: the events are then sent from the loop).
 """
 
-import contextlib
 import datetime
 import math
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import aredis
-from core.realtime import last_seq, publish_on_commit, user_stream
+from core import adb, markdown
+from core.realtime import database_call, last_seq, publish_on_commit, user_stream
 from groups import permissions as group_permissions
 
 from . import permissions, services
@@ -78,10 +75,6 @@ HISTORY_MAX = 100
 TYPING_INTERVAL = 2.0  # seconds
 MAX_CLIENT_ID = 64
 MAX_ID = 2**63 - 1
-# A chat.send repeated with the same client_id within this many seconds is
-# acknowledged again, not stored again.
-RESEND_WINDOW = 600
-
 FRAME_HANDLERS: dict = {}
 
 
@@ -203,8 +196,10 @@ def _require_subscription(consumer, room_id: int) -> None:
 
 
 def _room(user, room_id: int) -> ChatRoom:
+    # access_room's rule in one hand-written query (the queryset's building
+    # alone costs ~2 ms of CPU, and pages send chat.read often).
     try:
-        return permissions.access_room(user, room_id)
+        return permissions.access_room_to_send(user, room_id)
     except Http404:
         raise FrameRefused("forbidden", _("Unknown room.")) from None
 
@@ -223,7 +218,10 @@ def _message(user, message_id: int) -> ChatMessage:
 
 def _refused(user, room: ChatRoom, denial: PermissionDenied) -> FrameRefused:
     """``muted`` when a mute is why (with its end), ``forbidden`` otherwise."""
-    until = permissions.muted_until(user, room)
+    if getattr(room, "sender_checked", None) == user.pk:  # read with the room
+        until = room.sender_muted_until
+    else:
+        until = permissions.muted_until(user, room)
     reason = str(denial) or _("You may not do that here.")
     if until is not None:
         return FrameRefused("muted", reason, until=until.isoformat())
@@ -234,60 +232,65 @@ def _invalid(error: ValidationError, field: str) -> FrameRefused:
     return FrameRefused("invalid", " ".join(error.messages), field=field)
 
 
-def _sent_key(user, client_id) -> str:
-    return f"chat:sent:{user.pk}:{client_id!r}"
-
-
-@database_sync_to_async
-def _send_message(user, room_id: int, body: str) -> tuple[int, int]:
+async def _send_message(user, room_id: int, body: str, client_id) -> tuple[int, int]:
     """(id, seq) of the message stored: the room, the person's part in it and
-    their mute read in one query, then stored by the service."""
+    their mute read in one query, then stored by the service. A ``client_id``
+    this person sent a message under before gets that message's (id, seq),
+    also if they could not send it now.
+
+    On PostgreSQL from the event loop itself (core.adb), unless the text
+    mentions someone: the group's people are then read through the ORM, in a
+    worker thread, as the whole message is without PostgreSQL."""
+    client_id = "" if client_id is None else str(client_id)
+    if adb.available() and not markdown.mentioned_handles(body):
+        return await _send_message_on_loop(user, room_id, body, client_id)
+    return await _send_message_in_thread(user, room_id, body, client_id)
+
+
+async def _send_message_on_loop(user, room_id: int, body: str, client_id: str):
+    async with adb.cursor() as cursor:
+        room = None
+        try:
+            room = await permissions.aaccess_room_to_send(cursor, user, room_id)
+            message = services.message_prepare(
+                actor=user, room=room, body=body, client_id=client_id
+            )
+        except ValidationError as error:
+            raise _invalid(error, "body") from None
+        except (Http404, PermissionDenied) as denial:
+            if sent := await services.amessage_sent(cursor, user.pk, client_id):
+                return sent
+            raise _denied(user, room, denial) from None
+        return await services.amessage_send(cursor, message)
+
+
+@database_call
+def _send_message_in_thread(user, room_id: int, body: str, client_id: str):
+    room = None
     try:
         room = permissions.access_room_to_send(user, room_id)
-    except Http404:
-        raise FrameRefused("forbidden", _("Unknown room.")) from None
-    try:
-        message = services.message_send(actor=user, room=room, body=body)
+        message = services.message_send(actor=user, room=room, body=body, client_id=client_id)
     except ValidationError as error:
         raise _invalid(error, "body") from None
-    except PermissionDenied as denial:
-        raise _refused(user, room, denial) from None
+    except (Http404, PermissionDenied) as denial:
+        if sent := services.message_sent(user, client_id):
+            return sent.pk, sent.seq
+        raise _denied(user, room, denial) from None
     return message.pk, message.seq
 
 
-async def _sent_before(user, client_id) -> tuple[int, int] | None:
-    """(id, seq) of the message this person sent with ``client_id`` within
-    RESEND_WINDOW, if any. On the event loop: one Redis round trip, or the
-    process's cache without Redis; a store that is away counts as nothing
-    sent (the message is stored, as without an id)."""
-    redis = aredis.client()
-    if redis is None:
-        return cache.get(_sent_key(user, client_id))
-    try:
-        value = await redis.get(aredis.key(_sent_key(user, client_id)))
-    except Exception:
-        return None
-    if value is None:
-        return None
-    pk, _colon, seq = value.decode().partition(":")
-    return int(pk), int(seq)
+def _denied(user, room: ChatRoom | None, denial: Exception) -> FrameRefused:
+    if isinstance(denial, Http404):
+        return FrameRefused("forbidden", _("Unknown room."))
+    return _refused(user, room, denial)
 
 
-async def _remember_sent(user, client_id, pk: int, seq: int) -> None:
-    redis = aredis.client()
-    if redis is None:
-        cache.set(_sent_key(user, client_id), (pk, seq), RESEND_WINDOW)
-        return
-    with contextlib.suppress(Exception):
-        await redis.set(aredis.key(_sent_key(user, client_id)), f"{pk}:{seq}", ex=RESEND_WINDOW)
-
-
-@database_sync_to_async
+@database_call
 def _room_of_message(user, message_id: int) -> int:
     return _message(user, message_id).room_id
 
 
-@database_sync_to_async
+@database_call
 def _edit_message(user, message_id: int, body: str) -> ChatMessage:
     message = _message(user, message_id)
     try:
@@ -298,7 +301,7 @@ def _edit_message(user, message_id: int, body: str) -> ChatMessage:
         raise _refused(user, message.room, denial) from None
 
 
-@database_sync_to_async
+@database_call
 def _delete_message(user, message_id: int) -> ChatMessage:
     message = _message(user, message_id)
     try:
@@ -307,13 +310,13 @@ def _delete_message(user, message_id: int) -> ChatMessage:
         raise FrameRefused("forbidden", str(denial) or _("You may not do that here.")) from None
 
 
-@database_sync_to_async
+@database_call
 def _history(user, room_id: int, before_seq: int | None, limit: int):
     room = _room(user, room_id)
     return history_page(room, before_seq=before_seq, limit=limit)
 
 
-@database_sync_to_async
+@database_call
 def _check_send(user, room_id: int) -> None:
     room = _room(user, room_id)
     try:
@@ -322,7 +325,7 @@ def _check_send(user, room_id: int) -> None:
         raise _refused(user, room, denial) from None
 
 
-@database_sync_to_async
+@database_call
 def _mute(actor, room_id: int, user_id: int, minutes: int):
     from accounts.models import User
 
@@ -343,7 +346,7 @@ def _mute(actor, room_id: int, user_id: int, minutes: int):
     return mute.until
 
 
-@database_sync_to_async
+@database_call
 def _mark_read(user, room_id: int, seq: int) -> int:
     return room_mark_read(user=user, room=_room(user, room_id), seq=seq)
 
@@ -354,13 +357,7 @@ def _mark_read(user, room_id: int, seq: int) -> int:
 @frame("chat.send", required={"room": an_id, "body": a_text})
 async def chat_send(consumer, reply, *, room, body):
     _require_subscription(consumer, room)
-    client_id = reply.get("client_id")
-    sent = await _sent_before(consumer.user, client_id) if client_id is not None else None
-    if sent is None:
-        sent = await _send_message(consumer.user, room, body)
-        if client_id is not None:
-            await _remember_sent(consumer.user, client_id, *sent)
-    pk, seq = sent
+    pk, seq = await _send_message(consumer.user, room, body, reply.get("client_id"))
     await consumer.send_json({"type": "ack", **reply, "room": room, "id": pk, "seq": seq})
 
 

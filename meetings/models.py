@@ -111,11 +111,20 @@ class ChatMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The sending page's name for the message (its chat.send frame's
+    # client_id): a page resends what was not acknowledged when its socket
+    # dropped, and a name its author used before is not stored again.
+    client_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["room", "seq"]
         constraints = [
-            models.UniqueConstraint(fields=["room", "seq"], name="chat_message_unique_seq")
+            models.UniqueConstraint(fields=["room", "seq"], name="chat_message_unique_seq"),
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="chat_message_unique_client_id",
+            ),
         ]
 
     def __str__(self):

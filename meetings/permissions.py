@@ -73,7 +73,21 @@ def access_room_to_send(user, pk) -> ChatRoom:
     fanning out a message to ten people (bench/chat_send.py). Tests compare it
     with the queryset functions for every kind of person (meetings/tests)."""
     sql, columns = _room_to_send_sql(connection.vendor)
-    row = group_permissions.access_row(user, sql, pk)
+    return _room_to_send(user, group_permissions.access_row(user, sql, pk), columns)
+
+
+async def aaccess_room_to_send(cursor, user, pk) -> ChatRoom:
+    """``access_room_to_send`` on the event loop, with ``cursor`` (an
+    asynchronous psycopg cursor on PostgreSQL: core.adb)."""
+    sql, columns = _room_to_send_sql("postgresql")
+    await cursor.execute(sql, group_permissions.access_params(user, pk))
+    row = await cursor.fetchone()
+    if row is None:
+        raise Http404
+    return _room_to_send(user, row, columns)
+
+
+def _room_to_send(user, row, columns) -> ChatRoom:
     room, group, meeting, muted = rows.split(row, *columns)
     room.group, room.meeting = group, meeting
     room.sender_muted_until = rows.convert(muted, *_mute_until_converters())

@@ -13,14 +13,16 @@ Typing and presence are not stored: see ``meetings.presence``.
 """
 
 import datetime
+import json
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.realtime import emit, next_seq
+from core.realtime import apublish, emit, event_message, next_seq
 from discussions.markdown import render_post
 from groups.services import audit
 
@@ -70,20 +72,133 @@ def _clean_body(body) -> str:
     return body
 
 
-def message_send(*, actor, room: ChatRoom, body: str) -> ChatMessage:
-    """Posts a chat message. The room's sequence number is allocated inside the
-    transaction, so sequence order is commit order. PermissionDenied (with the
-    reason as message) if the actor may not write here now."""
+def message_prepare(*, actor, room: ChatRoom, body: str, client_id: str = "") -> ChatMessage:
+    """The message ``actor`` would send to ``room``, checked and rendered but
+    not stored: ValidationError for a text that cannot be sent,
+    PermissionDenied (with the reason as message) if the actor may not write
+    here now."""
     body = _clean_body(body)
     permissions.check_send_message(actor, room)
     html, _mentioned = render_post(body, room.group)
-    with transaction.atomic():
-        seq = next_seq(room.stream)
-        message = ChatMessage.objects.create(
-            room=room, author=actor, body=body, body_html=html, seq=seq
-        )
-        emit(room.stream, "message.created", {"message": message_payload(message)}, seq=seq)
+    return ChatMessage(room=room, author=actor, body=body, body_html=html, client_id=client_id)
+
+
+def message_send(*, actor, room: ChatRoom, body: str, client_id: str = "") -> ChatMessage:
+    """Posts a chat message (``message_prepare``'s errors). The room's
+    sequence number is allocated inside the writing transaction, so sequence
+    order is commit order.
+
+    ``client_id`` is the sending page's name for the message: if the actor
+    has sent one under that name already, that one is returned and nothing
+    is stored (the page resent it, not knowing it had arrived)."""
+    message = message_prepare(actor=actor, room=room, body=body, client_id=client_id)
+    try:
+        with transaction.atomic():
+            message.seq = next_seq(room.stream)
+            message.save(force_insert=True)
+            payload = {"message": message_payload(message)}
+            emit(room.stream, "message.created", payload, seq=message.seq)
+    except IntegrityError:
+        # Rolled back, its sequence number too. Asked only now: a resend is
+        # rare, and the unique constraint also settles two at the same time.
+        sent = message_sent(actor, client_id)
+        if sent is None:
+            raise
+        return sent
     return message
+
+
+def message_sent(actor, client_id: str) -> ChatMessage | None:
+    """The message ``actor`` sent under ``client_id``, if any."""
+    if not client_id:
+        return None
+    return ChatMessage.objects.filter(author=actor, client_id=client_id).first()
+
+
+# From the event loop, on PostgreSQL (core.adb), a message is stored with one
+# statement, which is a transaction of its own: the room stream's next number
+# (the counter row stays locked until the statement commits, so sequence order
+# is commit order, as with next_seq), the message and its event, whose payload
+# is message_payload() with the id and number the statement gives. One round
+# trip where message_send takes five (BEGIN, UPDATE, two INSERTs, COMMIT).
+# Tests compare the two (meetings/tests/test_chat_store.py).
+_STORE_SQL = """
+WITH counter AS (
+    UPDATE core_streamcounter SET last_seq = last_seq + 1 WHERE stream = %(stream)s
+    RETURNING last_seq
+), message AS (
+    INSERT INTO meetings_chatmessage
+        (room_id, author_id, body, body_html, seq, created_at, client_id)
+    SELECT %(room)s, %(author)s, %(body)s, %(html)s, last_seq, %(created)s, %(client_id)s
+      FROM counter
+    RETURNING id, seq
+), event AS (
+    INSERT INTO core_streamevent (stream, seq, type, data, created_at)
+    SELECT %(stream)s, seq, 'message.created',
+           jsonb_set(jsonb_set(%(data)s::jsonb, '{message,id}', to_jsonb(id)),
+                     '{message,seq}', to_jsonb(seq)),
+           %(created)s
+      FROM message
+)
+SELECT id, seq FROM message
+"""
+# A stream's first event: its counter row, then the statement again.
+_COUNTER_SQL = (
+    "INSERT INTO core_streamcounter (stream, last_seq) VALUES (%(stream)s, 0) "
+    "ON CONFLICT (stream) DO NOTHING"
+)
+_SENT_SQL = "SELECT id, seq FROM meetings_chatmessage WHERE author_id = %s AND client_id = %s"
+
+
+def _store_params(message: ChatMessage) -> tuple[dict, dict]:
+    payload = {"message": message_payload(message)}
+    params = {
+        "stream": message.room.stream,
+        "room": message.room_id,
+        "author": message.author_id,
+        "body": message.body,
+        "html": message.body_html,
+        "created": message.created_at,
+        "client_id": message.client_id,
+        "data": json.dumps(payload),
+    }
+    return params, payload
+
+
+def _stored(message: ChatMessage, payload: dict, row) -> dict:
+    """The event of the message the statement stored as ``row`` (id, seq)."""
+    message.pk, message.seq = row
+    payload["message"]["id"], payload["message"]["seq"] = row
+    return event_message(message.room.stream, "message.created", payload, message.seq)
+
+
+async def amessage_send(cursor, message: ChatMessage) -> tuple[int, int]:
+    """Stores a message from ``message_prepare`` on the event loop with
+    ``cursor`` (PostgreSQL: core.adb) and publishes its event; (id, seq). If
+    its author sent one under the same ``client_id`` before, that one's."""
+    params, payload = _store_params(message)
+    try:
+        await cursor.execute(_STORE_SQL, params)
+        row = await cursor.fetchone()
+        if row is None:
+            await cursor.execute(_COUNTER_SQL, params)
+            await cursor.execute(_STORE_SQL, params)
+            row = await cursor.fetchone()
+    except psycopg.errors.UniqueViolation:
+        sent = await amessage_sent(cursor, message.author_id, message.client_id)
+        if sent is None:
+            raise
+        return sent
+    await apublish(_stored(message, payload, row))
+    return message.pk, message.seq
+
+
+async def amessage_sent(cursor, author_id: int, client_id: str) -> tuple[int, int] | None:
+    """``message_sent`` on the event loop: (id, seq), or None."""
+    if not client_id:
+        return None
+    await cursor.execute(_SENT_SQL, [author_id, client_id])
+    return await cursor.fetchone()
 
 
 def message_edit(*, actor, message: ChatMessage, body: str) -> ChatMessage:
