@@ -17,19 +17,21 @@ Frames to the client: ``hello``, ``pong``, ``subscribed`` {stream, seq},
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.utils import timezone
 
 from . import ratelimit, realtime, streams
-from .daphne_ws import daphne_protocol, write_frame
+from .daphne_ws import daphne_protocol, text_frame, write_frame
 from .hub import get_hub
 from .realtime import user_stream
 
@@ -65,7 +67,7 @@ def _last_seq(stream):
 
 
 def _frame_send(send):
-    """The ASGI ``send`` that event frames take: ``send`` without channels'
+    """The ASGI ``send`` that text frames take: ``send`` without channels'
     session wrappers. A wrapper acts only on messages that can carry a cookie
     (``http.response.start``), never on a ``websocket.send``, yet reads the
     session twice through lazy proxies for every frame it passes on: about a
@@ -94,6 +96,17 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     # could not even open while Redis is away.)
     channel_layer_alias = None
 
+    async def __call__(self, scope, receive, send):
+        # The socket is the only source of messages (no channel-layer channel,
+        # above), so they are taken straight from it: channels' loop makes a
+        # task and an asyncio.wait per frame, to choose between sources.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
+
     async def dispatch(self, message):
         # Channels' dispatch first closes stale database connections, in a
         # worker thread: a thread hop for every frame a socket receives, about
@@ -110,11 +123,12 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         # Names this socket among the user's sockets in every process (presence).
         self.connection_id = uuid.uuid4().hex
+        self.frame_send = _frame_send(self.base_send)
+        self.daphne_protocol = None
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.accept()
-        self.frame_send = _frame_send(self.base_send)
         self.daphne_protocol = daphne_protocol(self.frame_send)
         own = user_stream(self.user.pk)
         await self._join(own, streams.Access(), await _last_seq(own))
@@ -123,6 +137,15 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         for stream in list(self.subscriptions):
             await self._leave(stream)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        # Acks, answers and errors take the way of events (see deliver).
+        if text_data is not None and bytes_data is None and not close:
+            protocol = self.daphne_protocol
+            if protocol is None or not write_frame(protocol, text_frame(text_data)):
+                await self.frame_send({"type": "websocket.send", "text": text_data})
+        else:
+            await super().send(text_data, bytes_data, close)
 
     async def send_json(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame))
@@ -181,7 +204,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
-        if not await ratelimit.ahit(f"ws:{self.user.pk}", settings.WS_RATE_LIMIT):
+        if not ratelimit.process_hit(f"ws:{self.user.pk}", settings.WS_RATE_LIMIT):
             await self.send(text_data=error_frame("rate_limited", "Too many messages; slow down."))
             return
         try:

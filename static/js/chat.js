@@ -140,6 +140,8 @@ function chat(root) {
       return; // a change to a message further back than the page shows
     }
     const item = render(message);
+    // Known before settlePending runs: the ack may have come first.
+    messages.set(message.seq, item);
     if (existing) {
       if (existing.dataset.body !== undefined && !message.deleted && !message.edited) {
         item.dataset.body = existing.dataset.body;
@@ -155,7 +157,6 @@ function chat(root) {
         else jump.hidden = false;
       }
     }
-    messages.set(message.seq, item);
     empty.hidden = messages.size > 0 || pending.size > 0;
     updateUnread();
     scheduleRead();
