@@ -1,10 +1,9 @@
 """A fixed-window rate limit on the shared cache (Redis when configured, so the
 limit holds across server processes); ``process_hit`` counts in the process.
 
-When the shared cache cannot be reached (Redis restarting), the count goes on
-in this process until it is back: a limit per process meanwhile, rather than
-no limit, and rather than refusing everything (the socket keeps working
-through a Redis outage; the database, not Redis, keeps the chat)."""
+When the shared cache cannot be reached (Redis restarting), ``hit``'s count
+goes on in this process until it is back: a limit per process meanwhile,
+rather than no limit, and rather than refusing everything."""
 
 import logging
 import threading

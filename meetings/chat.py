@@ -218,10 +218,7 @@ def _message(user, message_id: int) -> ChatMessage:
 
 def _refused(user, room: ChatRoom, denial: PermissionDenied) -> FrameRefused:
     """``muted`` when a mute is why (with its end), ``forbidden`` otherwise."""
-    if getattr(room, "sender_checked", None) == user.pk:  # read with the room
-        until = room.sender_muted_until
-    else:
-        until = permissions.muted_until(user, room)
+    until = permissions.muted_until(user, room)
     reason = str(denial) or _("You may not do that here.")
     if until is not None:
         return FrameRefused("muted", reason, until=until.isoformat())

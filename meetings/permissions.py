@@ -118,8 +118,16 @@ def can_read_minutes(user, meeting: Meeting) -> bool:
 
 
 def muted_until(user, room: ChatRoom):
+    """The end of the user's mute in ``room``, or None; what
+    ``access_room_to_send`` read with the room for this user, if it did."""
+    if _read_with_room(user, room):
+        return room.sender_muted_until
     mute = RoomMute.objects.filter(room=room, user=user, until__gt=timezone.now()).first()
     return mute.until if mute else None
+
+
+def _read_with_room(user, room: ChatRoom) -> bool:
+    return getattr(room, "sender_checked", None) == user.pk
 
 
 def check_send_message(user, room: ChatRoom) -> None:
@@ -129,15 +137,13 @@ def check_send_message(user, room: ChatRoom) -> None:
     from django.utils.translation import gettext as _
 
     # Read with the room by access_room_to_send for this user, or asked now.
-    read_with_room = getattr(room, "sender_checked", None) == user.pk
-    if not read_with_room and not group_permissions.is_member(user, room.group):
+    if not _read_with_room(user, room) and not group_permissions.is_member(user, room.group):
         raise PermissionDenied(_("You are not in this group."))
     if room.group.archived:
         raise PermissionDenied(_("This group is archived."))
     if not room.is_open():
         raise PermissionDenied(_("This meeting room is closed."))
-    muted = room.sender_muted_until if read_with_room else muted_until(user, room)
-    if muted is not None:
+    if muted_until(user, room) is not None:
         raise PermissionDenied(_("A moderator muted you in this room for a while."))
 
 

@@ -13,6 +13,7 @@ Typing and presence are not stored: see ``meetings.presence``.
 """
 
 import datetime
+import functools
 import json
 
 import psycopg
@@ -22,6 +23,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import rows
+from core.models import StreamCounter, StreamEvent
 from core.realtime import apublish, emit, event_message, next_seq
 from discussions.markdown import render_post
 from groups.services import audit
@@ -122,38 +125,54 @@ def message_sent(actor, client_id: str) -> ChatMessage | None:
 # is message_payload() with the id and number the statement gives. One round
 # trip where message_send takes five (BEGIN, UPDATE, two INSERTs, COMMIT).
 # Tests compare the two (meetings/tests/test_chat_store.py).
-_STORE_SQL = """
-WITH counter AS (
-    UPDATE core_streamcounter SET last_seq = last_seq + 1 WHERE stream = %(stream)s
-    RETURNING last_seq
-), message AS (
-    INSERT INTO meetings_chatmessage
-        (room_id, author_id, body, body_html, seq, created_at, client_id)
-    SELECT %(room)s, %(author)s, %(body)s, %(html)s, last_seq, %(created)s, %(client_id)s
-      FROM counter
-    RETURNING id, seq
-), event AS (
-    INSERT INTO core_streamevent (stream, seq, type, data, created_at)
-    SELECT %(stream)s, seq, 'message.created',
-           jsonb_set(jsonb_set(%(data)s::jsonb, '{message,id}', to_jsonb(id)),
-                     '{message,seq}', to_jsonb(seq)),
-           %(created)s
-      FROM message
-)
-SELECT id, seq FROM message
-"""
-# A stream's first event: its counter row, then the statement again.
-_COUNTER_SQL = (
-    "INSERT INTO core_streamcounter (stream, last_seq) VALUES (%(stream)s, 0) "
-    "ON CONFLICT (stream) DO NOTHING"
-)
-_SENT_SQL = "SELECT id, seq FROM meetings_chatmessage WHERE author_id = %s AND client_id = %s"
+@functools.cache
+def _store_sql() -> tuple[str, str, str]:
+    """The statement that stores a message, the one that starts a stream's
+    counter (a stream's first event: then the statement again), and the
+    one that finds a resent message."""
+    counter, message, event = (
+        rows.table(StreamCounter),
+        rows.table(ChatMessage),
+        rows.table(StreamEvent),
+    )
+    store = f"""
+        WITH counter AS (
+            UPDATE {counter} SET last_seq = last_seq + 1 WHERE stream = %(stream)s
+            RETURNING last_seq
+        ), message AS (
+            INSERT INTO {message}
+                (room_id, author_id, body, body_html, seq, created_at, client_id)
+            SELECT %(room)s, %(author)s, %(body)s, %(html)s, last_seq, %(created)s,
+                   %(client_id)s
+              FROM counter
+            RETURNING id, seq
+        ), event AS (
+            INSERT INTO {event} (stream, seq, type, data, created_at)
+            SELECT %(stream)s, seq, 'message.created',
+                   jsonb_set(jsonb_set(%(data)s::jsonb, '{{message,id}}', to_jsonb(id)),
+                             '{{message,seq}}', to_jsonb(seq)),
+                   %(created)s
+              FROM message
+        )
+        SELECT id, seq FROM message
+    """  # noqa: S608 (table names are the models'; values are parameters)
+    start = (
+        f"INSERT INTO {counter} (stream, last_seq) VALUES (%(stream)s, 0) "  # noqa: S608
+        "ON CONFLICT (stream) DO NOTHING"
+    )
+    sent = f"SELECT id, seq FROM {message} WHERE author_id = %s AND client_id = %s"  # noqa: S608
+    return store, start, sent
 
 
-def _store_params(message: ChatMessage) -> tuple[dict, dict]:
+async def amessage_send(cursor, message: ChatMessage) -> tuple[int, int]:
+    """Stores a message from ``message_prepare`` on the event loop with
+    ``cursor`` (PostgreSQL: core.adb) and publishes its event; (id, seq). If
+    its author sent one under the same ``client_id`` before, that one's."""
+    store, start, _sent = _store_sql()
+    stream = message.room.stream
     payload = {"message": message_payload(message)}
     params = {
-        "stream": message.room.stream,
+        "stream": stream,
         "room": message.room_id,
         "author": message.author_id,
         "body": message.body,
@@ -162,34 +181,21 @@ def _store_params(message: ChatMessage) -> tuple[dict, dict]:
         "client_id": message.client_id,
         "data": json.dumps(payload),
     }
-    return params, payload
-
-
-def _stored(message: ChatMessage, payload: dict, row) -> dict:
-    """The event of the message the statement stored as ``row`` (id, seq)."""
-    message.pk, message.seq = row
-    payload["message"]["id"], payload["message"]["seq"] = row
-    return event_message(message.room.stream, "message.created", payload, message.seq)
-
-
-async def amessage_send(cursor, message: ChatMessage) -> tuple[int, int]:
-    """Stores a message from ``message_prepare`` on the event loop with
-    ``cursor`` (PostgreSQL: core.adb) and publishes its event; (id, seq). If
-    its author sent one under the same ``client_id`` before, that one's."""
-    params, payload = _store_params(message)
     try:
-        await cursor.execute(_STORE_SQL, params)
+        await cursor.execute(store, params)
         row = await cursor.fetchone()
         if row is None:
-            await cursor.execute(_COUNTER_SQL, params)
-            await cursor.execute(_STORE_SQL, params)
+            await cursor.execute(start, params)
+            await cursor.execute(store, params)
             row = await cursor.fetchone()
     except psycopg.errors.UniqueViolation:
         sent = await amessage_sent(cursor, message.author_id, message.client_id)
         if sent is None:
             raise
         return sent
-    await apublish(_stored(message, payload, row))
+    message.pk, message.seq = row
+    payload["message"]["id"], payload["message"]["seq"] = row
+    await apublish(event_message(stream, "message.created", payload, message.seq))
     return message.pk, message.seq
 
 
@@ -197,7 +203,7 @@ async def amessage_sent(cursor, author_id: int, client_id: str) -> tuple[int, in
     """``message_sent`` on the event loop: (id, seq), or None."""
     if not client_id:
         return None
-    await cursor.execute(_SENT_SQL, [author_id, client_id])
+    await cursor.execute(_store_sql()[2], [author_id, client_id])
     return await cursor.fetchone()
 
 
