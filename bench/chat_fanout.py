@@ -9,7 +9,7 @@ Three servers, each in its own process, driven by the same asyncio client
 no compression offered):
 
 - ours: ``daphne workspace.asgi:application`` with REDIS_URL set (the
-  production layer, core.layers: channels_redis' RedisPubSubChannelLayer) and a throwaway
+  production layer, channels_redis' RedisPubSubChannelLayer) and a throwaway
   PostgreSQL database (``--db sqlite``: a SQLite file; ``BENCH_DATABASE_URL``:
   another empty throwaway database). Per scenario the benchmark creates a group
   with exactly as many members as there are subscribers, its standing room,

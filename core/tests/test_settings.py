@@ -64,7 +64,7 @@ def test_settings_use_postgresql_and_redis_if_urls_are_set():
     )
     assert found["db"] == "django.db.backends.postgresql"
     assert found["db_name"] == "workspace"
-    assert found["layer"] == "core.layers.RedisPubSubChannelLayer"
+    assert found["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert found["mailer"] == "django.core.mail.backends.smtp.EmailBackend"
     assert found["media"] == "storages.backends.s3.S3Storage"
