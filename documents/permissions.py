@@ -1,15 +1,10 @@
 """Who may see and do what with a group's documents; built on groups.permissions."""
 
-import functools
-
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from core import rows
 from groups import permissions as group_permissions
-from groups.models import WorkingGroup
 
 from .models import Document, DocumentVersion, Folder
 
@@ -30,43 +25,22 @@ def access_document(user, pk) -> Document:
     return document
 
 
-@functools.cache
-def _version_sql(vendor: str) -> tuple[str, tuple[rows.Columns, ...]]:
-    columns = (
-        rows.Columns(DocumentVersion, "v"),
-        rows.Columns(Document, "d"),
-        rows.Columns(WorkingGroup, "g"),
-    )
-    sql = f"""
-        SELECT {", ".join(part.select for part in columns)}
-        FROM {rows.table(DocumentVersion)} v
-        JOIN {rows.table(Document)} d ON d.id = v.document_id
-        JOIN {rows.table(WorkingGroup)} g ON g.id = d.group_id
-        WHERE v.id = %(pk)s AND {group_permissions.visible_group_sql("d.group_id")}
-    """  # noqa: S608 (table and column names are the models'; values are parameters)
-    return sql, columns
+def versions_visible_to(user) -> QuerySet[DocumentVersion]:
+    """Every version, old ones included, of the documents the user may see."""
+    return DocumentVersion.objects.filter(document__in=documents_visible_to(user))
 
 
 def access_version(user, pk) -> DocumentVersion:
-    """Any version, old ones included, of a document the user may see (with
-    its document and group); Http404 otherwise.
-
-    Hand-written SQL (core.rows): every download passes here before nginx or
-    sendfile sends a byte, and the equivalent queryset (versions of documents
-    of groups of valid memberships) cost Django about 2 ms of CPU to build,
-    a fifth of the authorising request (bench/download.py, ``ratio_accel``).
-    The documents access matrix and a direct comparison test check it."""
-    sql, columns = _version_sql(connection.vendor)
-    row = group_permissions.access_row(user, sql, pk)
-    version, document, group = rows.split(row, *columns)
-    document.group = group
-    version.document = document
+    """A version (old ones included) of a document the user may see, with its
+    document and group; Http404 otherwise (missing and forbidden alike, and
+    for an id that is not a number)."""
+    try:
+        version = versions_visible_to(user).select_related("document__group").filter(pk=pk).first()
+    except (TypeError, ValueError):  # not a number: no version has it
+        raise Http404 from None
+    if version is None:
+        raise Http404
     return version
-
-
-def versions_visible_to(user) -> QuerySet[DocumentVersion]:
-    """The queryset twin of ``access_version``."""
-    return DocumentVersion.objects.filter(document__in=documents_visible_to(user))
 
 
 def access_folder(user, group, pk) -> Folder:

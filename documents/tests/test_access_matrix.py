@@ -7,14 +7,12 @@ not manage it get 403.
 """
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
-from django.http import Http404
 from django.urls import resolve, reverse
 
 from discussions.models import Thread
-from documents import permissions, services
+from documents import services
 from documents.models import Document, DocumentVersion, Folder
-from tests.matrix import ACTORS, assert_matrix, expect
+from tests.matrix import assert_matrix, expect
 
 from .conftest import PDF, stored_files, upload
 
@@ -193,46 +191,3 @@ def test_old_version_download_is_refused_if_outside_group(client, world, actor):
         assert response.status_code in (302, 404)
         assert not response.streaming
         assert b"%PDF" not in response.content
-
-
-def test_access_version_reads_as_the_queryset_twin_does(world, other_group, other_member):
-    """``access_version`` (hand-written SQL) against ``versions_visible_to``
-    (querysets) for every kind of person: the same versions, with the same
-    version, document and group."""
-    foreign = services.document_upload(
-        actor=other_member, group=other_group, uploaded=upload("theirs.pdf", PDF)
-    ).current_version
-    versions = [world["old"], world["current"], foreign]
-    compared = 0
-    for actor in ACTORS:
-        user = AnonymousUser() if actor == "anonymous" else world["people"][actor]
-        for version in versions:
-            expected = (
-                permissions.versions_visible_to(user)
-                .select_related("document__group")
-                .filter(pk=version.pk)
-                .first()
-            )
-            try:
-                got = permissions.access_version(user, version.pk)
-            except Http404:
-                got = None
-            assert (got is None) == (expected is None), (actor, version)
-            if got is None:
-                continue
-            compared += 1
-            for one, other in (
-                (got, expected),
-                (got.document, expected.document),
-                (got.document.group, expected.document.group),
-            ):
-                fields = type(one)._meta.concrete_fields
-                assert [f.value_from_object(one) for f in fields] == [
-                    f.value_from_object(other) for f in fields
-                ], (actor, version)
-        for wrong in ("0", "-1", "9" * 30, "x"):
-            with pytest.raises(Http404):
-                permissions.access_version(user, wrong)
-    # guest, member, moderator: the group's two; the other group's member and
-    # moderator: theirs; the organiser: all three.
-    assert compared == 11
