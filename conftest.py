@@ -88,13 +88,3 @@ def _fresh_cache(settings):
     else:
         cache.clear()
     yield
-
-
-@pytest.fixture(autouse=True)
-def _close_loop_connections():
-    """The event loops' PostgreSQL connections (core.adb) end with each test:
-    its loop ends with it, and the test database must be droppable."""
-    yield
-    from core import adb
-
-    adb.close_all()

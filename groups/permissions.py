@@ -10,12 +10,8 @@ Every other app builds on these functions. Rules:
 """
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
-
-from core import rows
 
 from .models import JoinRequest, Membership, Role, WorkingGroup
 
@@ -30,44 +26,6 @@ def valid_memberships(user) -> QuerySet[Membership]:
     if not user.is_authenticated or not user.is_active:
         return Membership.objects.none()
     return Membership.objects.valid().filter(user=user)
-
-
-def visible_group_sql(group_column: str) -> str:
-    """The SQL twin of ``groups_visible_to`` for hand-written reads (core.rows):
-    true where the group ``group_column`` names is one the user sees, with the
-    parameters ``access_row`` passes."""
-    return f"""(%(organiser)s OR EXISTS (
-        SELECT 1 FROM {rows.table(Membership)} ms
-         WHERE ms.group_id = {group_column} AND ms.user_id = %(user)s AND ms.active
-           AND (ms.expires_at IS NULL OR ms.expires_at > %(now)s)))"""  # noqa: S608 (no values)
-
-
-def access_row(user, sql: str, pk) -> tuple:
-    """The row a hand-written read finds for ``user``: ``sql`` selects the
-    object whose id is ``%(pk)s`` under ``visible_group_sql`` (and may use its
-    parameters). Http404 when nothing is found, as for ``access_*``: missing
-    and forbidden alike, ids that no row can have included."""
-    params = access_params(user, pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404
-    return row
-
-
-def access_params(user, pk) -> dict:
-    """``access_row``'s parameters; Http404 for an id no row can have, or
-    for nobody signed in."""
-    pk = rows.row_id(pk)
-    if pk is None or not user.is_authenticated or not user.is_active:
-        raise Http404
-    return {
-        "pk": pk,
-        "user": user.pk,
-        "organiser": is_organiser(user),
-        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-    }
 
 
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:

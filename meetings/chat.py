@@ -1,5 +1,5 @@
-"""The live chat: the socket frames a page sends to a chat room, and what the
-chat partial (``templates/meetings/_chat.html``) needs.
+"""The live chat: the socket frames a page sends to a chat room (what the
+chat partial shows is read by ``meetings.selectors.chat_context``).
 
 A page subscribes to the room's stream ``room:<id>`` (``core.consumers``),
 which sends the room's numbered events (``message.created``, ``.edited``,
@@ -47,30 +47,24 @@ room's stream), ``forbidden`` (not allowed, with the reason; missing and
 forbidden rooms and messages alike), ``muted`` (with ``until``).
 
 Every handler authorises through ``meetings.permissions`` (the functions the
-pages use) and writes through ``meetings.services``, in a worker thread
-(``core.realtime.database_call``: the events are then sent from the loop).
+pages use), reads through ``meetings.selectors`` and writes through
+``meetings.services``, in a worker thread (``core.realtime.database_call``:
+the events are then sent from the loop).
 """
 
-import datetime
 import math
 import time
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import adb, markdown
-from core.realtime import database_call, last_seq, publish_on_commit, user_stream
-from groups import permissions as group_permissions
+from core.realtime import database_call
 
-from . import permissions, services
-from .models import ChatMessage, ChatRoom, Meeting, RoomReadState
+from . import permissions, selectors, services
+from .models import ChatMessage, ChatRoom
 from .presence import get_presence, publish_unstored, room_stream
 
-HISTORY_PAGE = 50
 HISTORY_MAX = 100
 TYPING_INTERVAL = 2.0  # seconds
 MAX_CLIENT_ID = 64
@@ -196,24 +190,17 @@ def _require_subscription(consumer, room_id: int) -> None:
 
 
 def _room(user, room_id: int) -> ChatRoom:
-    # access_room's rule in one hand-written query (the queryset's building
-    # alone costs ~2 ms of CPU, and pages send chat.read often).
     try:
-        return permissions.access_room_to_send(user, room_id)
+        return permissions.access_room(user, room_id)
     except Http404:
         raise FrameRefused("forbidden", _("Unknown room.")) from None
 
 
 def _message(user, message_id: int) -> ChatMessage:
-    message = (
-        ChatMessage.objects.filter(room__in=permissions.rooms_visible_to(user))
-        .select_related("room__group", "room__meeting")
-        .filter(pk=message_id)
-        .first()
-    )
-    if message is None:
-        raise FrameRefused("forbidden", _("Unknown message."))
-    return message
+    try:
+        return permissions.access_message(user, message_id)
+    except Http404:
+        raise FrameRefused("forbidden", _("Unknown message.")) from None
 
 
 def _refused(user, room: ChatRoom, denial: PermissionDenied) -> FrameRefused:
@@ -229,57 +216,25 @@ def _invalid(error: ValidationError, field: str) -> FrameRefused:
     return FrameRefused("invalid", " ".join(error.messages), field=field)
 
 
-async def _send_message(user, room_id: int, body: str, client_id) -> tuple[int, int]:
-    """(id, seq) of the message stored: the room, the person's part in it and
-    their mute read in one query, then stored by the service. A ``client_id``
-    this person sent a message under before gets that message's (id, seq),
-    also if they could not send it now.
-
-    On PostgreSQL from the event loop itself (core.adb), unless the text
-    mentions someone: the group's people are then read through the ORM, in a
-    worker thread, as the whole message is without PostgreSQL."""
-    client_id = "" if client_id is None else str(client_id)
-    if adb.available() and not markdown.mentioned_handles(body):
-        return await _send_message_on_loop(user, room_id, body, client_id)
-    return await _send_message_in_thread(user, room_id, body, client_id)
-
-
-async def _send_message_on_loop(user, room_id: int, body: str, client_id: str):
-    async with adb.cursor() as cursor:
-        room = None
-        try:
-            room = await permissions.aaccess_room_to_send(cursor, user, room_id)
-            message = services.message_prepare(
-                actor=user, room=room, body=body, client_id=client_id
-            )
-        except ValidationError as error:
-            raise _invalid(error, "body") from None
-        except (Http404, PermissionDenied) as denial:
-            if sent := await services.amessage_sent(cursor, user.pk, client_id):
-                return sent
-            raise _denied(user, room, denial) from None
-        return await services.amessage_send(cursor, message)
-
-
 @database_call
-def _send_message_in_thread(user, room_id: int, body: str, client_id: str):
+def _send_message(user, room_id: int, body: str, client_id) -> tuple[int, int]:
+    """(id, seq) of the message stored by ``message_send`` in the room the
+    user may see. A ``client_id`` this person sent a message under before
+    gets that message's (id, seq), also if they could not send it now."""
+    client_id = "" if client_id is None else str(client_id)
     room = None
     try:
-        room = permissions.access_room_to_send(user, room_id)
+        room = permissions.access_room(user, room_id)
         message = services.message_send(actor=user, room=room, body=body, client_id=client_id)
     except ValidationError as error:
         raise _invalid(error, "body") from None
     except (Http404, PermissionDenied) as denial:
         if sent := services.message_sent(user, client_id):
             return sent.pk, sent.seq
-        raise _denied(user, room, denial) from None
+        if room is None:
+            raise FrameRefused("forbidden", _("Unknown room.")) from None
+        raise _refused(user, room, denial) from None
     return message.pk, message.seq
-
-
-def _denied(user, room: ChatRoom | None, denial: Exception) -> FrameRefused:
-    if isinstance(denial, Http404):
-        return FrameRefused("forbidden", _("Unknown room."))
-    return _refused(user, room, denial)
 
 
 @database_call
@@ -310,7 +265,7 @@ def _delete_message(user, message_id: int) -> ChatMessage:
 @database_call
 def _history(user, room_id: int, before_seq: int | None, limit: int):
     room = _room(user, room_id)
-    return history_page(room, before_seq=before_seq, limit=limit)
+    return selectors.history_page(room, before_seq=before_seq, limit=limit)
 
 
 @database_call
@@ -327,17 +282,11 @@ def _mute(actor, room_id: int, user_id: int, minutes: int):
     from accounts.models import User
 
     room = _room(actor, room_id)
-    if not permissions.can_mute(actor, room):
-        raise FrameRefused("forbidden", _("Only moderators mute people."))
-    target = User.objects.filter(pk=user_id, is_active=True).first()
-    if target is None or not group_permissions.is_member(target, room.group):
-        raise FrameRefused("invalid", _("This person is not in the group."), field="user")
-    if target.pk == actor.pk:
-        raise FrameRefused("invalid", _("You cannot mute yourself."), field="user")
+    target = User.objects.filter(pk=user_id).first()
     try:
         mute = services.member_mute(actor=actor, room=room, user=target, minutes=minutes)
     except ValidationError as error:
-        raise _invalid(error, "minutes") from None
+        raise _invalid(error, "minutes" if error.code == "minutes" else "user") from None
     except PermissionDenied as denial:
         raise FrameRefused("forbidden", str(denial)) from None
     return mute.until
@@ -345,7 +294,7 @@ def _mute(actor, room_id: int, user_id: int, minutes: int):
 
 @database_call
 def _mark_read(user, room_id: int, seq: int) -> int:
-    return room_mark_read(user=user, room=_room(user, room_id), seq=seq)
+    return services.room_mark_read(user=user, room=_room(user, room_id), seq=seq)
 
 
 # --- The frames -------------------------------------------------------------------------
@@ -373,7 +322,7 @@ async def chat_delete(consumer, reply, *, message):
 
 
 @frame("chat.history", required={"room": an_id}, optional={"before_seq": an_id, "limit": a_limit})
-async def chat_history(consumer, reply, *, room, before_seq=None, limit=HISTORY_PAGE):
+async def chat_history(consumer, reply, *, room, before_seq=None, limit=selectors.HISTORY_PAGE):
     messages, has_more = await _history(consumer.user, room, before_seq, limit)
     reply.pop("request")
     await consumer.send_json(
@@ -437,171 +386,3 @@ async def chat_mute(consumer, reply, *, room, user, minutes):
 async def chat_read(consumer, reply, *, room, seq):
     stored = await _mark_read(consumer.user, room, seq)
     await consumer.send_json({"type": "ack", **reply, "room": room, "seq": stored})
-
-
-# --- Reads and the read mark --------------------------------------------------------------
-
-
-def history_page(room: ChatRoom, *, before_seq: int | None = None, limit: int = HISTORY_PAGE):
-    """The newest ``limit`` messages of ``room`` before ``before_seq`` (all if
-    None), oldest first, as message payloads; and whether older ones exist."""
-    messages = room.messages.select_related("author")
-    if before_seq is not None:
-        messages = messages.filter(seq__lt=before_seq)
-    page = list(messages.order_by("-seq")[: limit + 1])
-    return [services.message_payload(message) for message in reversed(page[:limit])], len(
-        page
-    ) > limit
-
-
-def room_mark_read(*, user, room: ChatRoom, seq: int) -> int:
-    """Marks ``room`` read by ``user`` up to ``seq`` (at most the room's last
-    number; the mark never moves back) and returns the mark. The user's other
-    sockets get ``room.read`` {room, seq} on their user stream when it moved."""
-    seq = min(seq, last_seq(room.stream))
-    with transaction.atomic():
-        moved = RoomReadState.objects.filter(room=room, user=user, last_read_seq__lt=seq).update(
-            last_read_seq=seq, updated_at=timezone.now()
-        )
-        if not moved:
-            state, created = RoomReadState.objects.get_or_create(
-                room=room, user=user, defaults={"last_read_seq": seq}
-            )
-            moved = created and seq > 0
-            seq = state.last_read_seq
-        if moved:
-            publish_on_commit(user_stream(user.pk), "room.read", {"room": room.pk, "seq": seq})
-    return seq
-
-
-def unread_count(user, room: ChatRoom, last_read_seq: int | None = None) -> int:
-    """Messages by others in ``room`` after the user's read mark, not deleted."""
-    if last_read_seq is None:
-        last_read_seq = (
-            RoomReadState.objects.filter(room=room, user=user)
-            .values_list("last_read_seq", flat=True)
-            .first()
-            or 0
-        )
-    return (
-        room.messages.filter(seq__gt=last_read_seq, deleted_at__isnull=True)
-        .exclude(author=user)
-        .count()
-    )
-
-
-def _strings() -> dict:
-    """What chat.js shows, in the page's language."""
-    return {
-        "edit": _("Edit"),
-        "delete": _("Delete"),
-        "mute": _("Mute"),
-        "save": _("Save"),
-        "cancel": _("Cancel"),
-        "edited": _("(edited)"),
-        "deleted": _("This message was deleted."),
-        "confirmDelete": _("Delete this message?"),
-        "sending": _("Sending…"),
-        "failed": _("Not sent:"),
-        "retry": _("Try again"),
-        "typingOne": _("%(name)s is typing…"),
-        "typingMany": _("%(names)s are typing…"),
-        "nobody": _("Nobody else is here."),
-        "you": _("you"),
-        "unread": _("%(count)s unread"),
-        "muted": _("A moderator muted you in this room until %(time)s."),
-        "muteFor": _("Mute for"),
-        "minutes": _("%(count)s min"),
-        "closed": _("This meeting room is closed."),
-        "gone": _("You no longer have access to this room."),
-        "offline": _("Connection lost. Reconnecting…"),
-        "newMessages": _("New messages below"),
-    }
-
-
-def chat_context(user, room: ChatRoom) -> dict:
-    """What ``templates/meetings/_chat.html`` needs, under the one key ``chat``
-    (the including view merges it into its context)::
-
-        {"chat": {"room", "stream", "last_seq", "messages" (the last 50, oldest
-         first: message payloads with "mine" and "created" (a datetime)),
-         "has_more", "me", "can_send", "refusal" (why not, or None),
-         "can_send_when_open", "can_moderate", "closed", "archived",
-         "muted_until", "opens_at",
-         "closes_at" (meeting rooms; None for the standing room), "last_read_seq",
-         "unread", "max_chars", "strings", "history_page"}}
-
-    The stream's number is read before the messages, so the page subscribes
-    from a point no later than what it shows; events after it that the page
-    already shows are replaced, not repeated (chat.js keys messages by seq).
-    Rendering needs no JavaScript: the messages are in the HTML.
-    """
-    stream = room.stream
-    seq = last_seq(stream)
-    page, has_more = history_page(room)
-    last_read = (
-        RoomReadState.objects.filter(room=room, user=user)
-        .values_list("last_read_seq", flat=True)
-        .first()
-        or 0
-    )
-    muted = permissions.muted_until(user, room)
-    member = group_permissions.is_member(user, room.group)
-    if member:  # what check_send_message would otherwise ask the database again
-        room.sender_checked, room.sender_muted_until = user.pk, muted
-    refusal = None
-    try:
-        permissions.check_send_message(user, room)
-    except PermissionDenied as denial:
-        refusal = str(denial) or _("You may not write here.")
-    opens_at = closes_at = None
-    if room.meeting_id is not None:
-        opens_at, closes_at = room.meeting.room_open_window()
-    own_bodies = dict(
-        room.messages.filter(
-            seq__in=[p["seq"] for p in page], author=user, deleted_at__isnull=True
-        ).values_list("seq", "body")
-    )
-    messages = [
-        {
-            **payload,
-            "mine": bool(payload["author"]) and payload["author"]["id"] == user.pk,
-            "created": datetime.datetime.fromisoformat(payload["created_at"]),
-            # The Markdown of one's own messages, to edit them.
-            "body": own_bodies.get(payload["seq"]),
-        }
-        for payload in page
-    ]
-    can_send = refusal is None
-    return {
-        "chat": {
-            "room": room,
-            "stream": stream,
-            "last_seq": seq,
-            "messages": messages,
-            "has_more": has_more,
-            "me": user.pk,
-            "can_send": can_send,
-            "refusal": refusal,
-            # Could write once the meeting room opens (member, not archived, not muted).
-            "can_send_when_open": can_send
-            or (
-                muted is None
-                and not room.group.archived
-                and member
-                and (room.meeting is None or room.meeting.status == Meeting.Status.SCHEDULED)
-            ),
-            "can_moderate": permissions.can_mute(user, room),
-            # Why nobody writes here now, which the page says itself.
-            "closed": not room.is_open(),
-            "archived": room.group.archived,
-            "muted_until": muted,
-            "opens_at": opens_at,
-            "closes_at": closes_at,
-            "last_read_seq": last_read,
-            "unread": unread_count(user, room, last_read),
-            "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-            "history_page": HISTORY_PAGE,
-            "strings": _strings(),
-        }
-    }

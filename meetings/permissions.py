@@ -1,17 +1,15 @@
 """Who may see and do what in meetings and chat rooms; built on groups.permissions."""
 
-import functools
+import datetime
 
-from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from core import rows
 from core.streams import Access
 from groups import permissions as group_permissions
-from groups.models import WorkingGroup
 
 from .models import ChatMessage, ChatRoom, Meeting, RoomMute
 
@@ -33,71 +31,12 @@ def rooms_visible_to(user) -> QuerySet[ChatRoom]:
 
 
 def access_room(user, pk) -> ChatRoom:
+    """The chat room if the user may see it (with its group and meeting);
+    Http404 otherwise (missing and forbidden alike)."""
     room = rooms_visible_to(user).select_related("group", "meeting").filter(pk=pk).first()
     if room is None:
         raise Http404
     return room
-
-
-@functools.cache
-def _room_to_send_sql(vendor: str) -> tuple[str, tuple[rows.Columns, ...]]:
-    """The query of ``access_room_to_send`` and the columns of its models."""
-    columns = (
-        rows.Columns(ChatRoom, "r"),
-        rows.Columns(WorkingGroup, "g"),
-        rows.Columns(Meeting, "m"),
-    )
-    sql = f"""
-        SELECT {", ".join(part.select for part in columns)},
-            (SELECT mu.until FROM {rows.table(RoomMute)} mu
-              WHERE mu.room_id = r.id AND mu.user_id = %(user)s AND mu.until > %(now)s
-              ORDER BY mu.until DESC LIMIT 1)
-        FROM {rows.table(ChatRoom)} r
-        JOIN {rows.table(WorkingGroup)} g ON g.id = r.group_id
-        LEFT JOIN {rows.table(Meeting)} m ON m.id = r.meeting_id
-        WHERE r.id = %(pk)s AND {group_permissions.visible_group_sql("r.group_id")}
-    """  # noqa: S608 (table and column names are the models'; values are parameters)
-    return sql, columns
-
-
-def access_room_to_send(user, pk) -> ChatRoom:
-    """``access_room`` that also reads, in the same query, what
-    ``check_send_message`` needs besides the room: the user's mute there. The
-    room is one of the rooms the user may see (``rooms_visible_to``: a valid
-    membership of its group, or an organiser), so that they take part in its
-    group is known too.
-
-    Hand-written SQL (core.rows): this runs for every chat message, and
-    building the equivalent queryset (nested subqueries) cost Django about
-    2 ms of CPU per message, a fifth of the server's whole cost of storing and
-    fanning out a message to ten people (bench/chat_send.py). Tests compare it
-    with the queryset functions for every kind of person (meetings/tests)."""
-    sql, columns = _room_to_send_sql(connection.vendor)
-    return _room_to_send(user, group_permissions.access_row(user, sql, pk), columns)
-
-
-async def aaccess_room_to_send(cursor, user, pk) -> ChatRoom:
-    """``access_room_to_send`` on the event loop, with ``cursor`` (an
-    asynchronous psycopg cursor on PostgreSQL: core.adb)."""
-    sql, columns = _room_to_send_sql("postgresql")
-    await cursor.execute(sql, group_permissions.access_params(user, pk))
-    row = await cursor.fetchone()
-    if row is None:
-        raise Http404
-    return _room_to_send(user, row, columns)
-
-
-def _room_to_send(user, row, columns) -> ChatRoom:
-    room, group, meeting, muted = rows.split(row, *columns)
-    room.group, room.meeting = group, meeting
-    room.sender_muted_until = rows.convert(muted, *_mute_until_converters())
-    room.sender_checked = user.pk
-    return room
-
-
-@functools.cache
-def _mute_until_converters():
-    return rows.converters_of(RoomMute._meta.get_field("until"))
 
 
 def can_schedule(user, group) -> bool:
@@ -117,34 +56,64 @@ def can_read_minutes(user, meeting: Meeting) -> bool:
     return group_permissions.is_moderator(user, meeting.group)
 
 
-def muted_until(user, room: ChatRoom):
-    """The end of the user's mute in ``room``, or None; what
-    ``access_room_to_send`` read with the room for this user, if it did."""
-    if _read_with_room(user, room):
-        return room.sender_muted_until
+def access_message(user, pk) -> ChatMessage:
+    """A message of a room the user may see (with its room, group and
+    meeting); Http404 otherwise (missing and forbidden alike)."""
+    message = (
+        ChatMessage.objects.filter(room__in=rooms_visible_to(user))
+        .select_related("room__group", "room__meeting")
+        .filter(pk=pk)
+        .first()
+    )
+    if message is None:
+        raise Http404
+    return message
+
+
+def muted_until(user, room: ChatRoom) -> datetime.datetime | None:
+    """The end of the user's mute in ``room``, or None."""
     mute = RoomMute.objects.filter(room=room, user=user, until__gt=timezone.now()).first()
     return mute.until if mute else None
 
 
-def _read_with_room(user, room: ChatRoom) -> bool:
-    return getattr(room, "sender_checked", None) == user.pk
+def send_refusal(room: ChatRoom, *, member: bool, muted: datetime.datetime | None) -> str | None:
+    """Why someone may not write in ``room`` now, or None if they may:
+    ``member`` says whether they take part in its group (``is_member``),
+    ``muted`` is the end of their mute there (``muted_until``). The caller
+    reads both, so that a page showing them asks once."""
+    if not member:
+        return _("You are not in this group.")
+    if room.group.archived:
+        return _("This group is archived.")
+    if not room.is_open():
+        return _("This meeting room is closed.")
+    if muted is not None:
+        return _("A moderator muted you in this room for a while.")
+    return None
 
 
 def check_send_message(user, room: ChatRoom) -> None:
     """PermissionDenied unless the user takes part in the room's group, the group
     is active, the room is open and the user is not muted there.
     The exception's message says which."""
-    from django.utils.translation import gettext as _
+    member = group_permissions.is_member(user, room.group)
+    refusal = send_refusal(room, member=member, muted=muted_until(user, room) if member else None)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
-    # Read with the room by access_room_to_send for this user, or asked now.
-    if not _read_with_room(user, room) and not group_permissions.is_member(user, room.group):
-        raise PermissionDenied(_("You are not in this group."))
-    if room.group.archived:
-        raise PermissionDenied(_("This group is archived."))
-    if not room.is_open():
-        raise PermissionDenied(_("This meeting room is closed."))
-    if muted_until(user, room) is not None:
-        raise PermissionDenied(_("A moderator muted you in this room for a while."))
+
+def can_send_when_open(room: ChatRoom, *, member: bool, muted: datetime.datetime | None) -> bool:
+    """Could write in ``room`` now or once its meeting's room opens: takes part
+    in the group, which is not archived, and is not muted (``member`` and
+    ``muted`` as for ``send_refusal``)."""
+    if send_refusal(room, member=member, muted=muted) is None:
+        return True
+    return (
+        member
+        and muted is None
+        and not room.group.archived
+        and (room.meeting is None or room.meeting.status == Meeting.Status.SCHEDULED)
+    )
 
 
 def can_edit_message(user, message: ChatMessage) -> bool:
@@ -158,7 +127,29 @@ def can_delete_message(user, message: ChatMessage) -> bool:
 
 
 def can_mute(user, room: ChatRoom) -> bool:
+    """Mute people in ``room`` at all: the group's moderators."""
     return group_permissions.is_moderator(user, room.group)
+
+
+def check_mute_member(actor, room: ChatRoom, target) -> None:
+    """PermissionDenied unless ``actor`` may mute people in ``room``
+    (``can_mute``); ValidationError (code ``target``) unless ``target`` (a
+    user, or None for nobody) is someone else who takes part in the group."""
+    if not can_mute(actor, room):
+        raise PermissionDenied(_("Only moderators mute people."))
+    if target is None or not group_permissions.is_member(target, room.group):
+        raise ValidationError(_("This person is not in the group."), code="target")
+    if target.pk == actor.pk:
+        raise ValidationError(_("You cannot mute yourself."), code="target")
+
+
+def can_mute_member(actor, room: ChatRoom, target) -> bool:
+    """Whether ``check_mute_member`` lets ``actor`` mute ``target`` in ``room``."""
+    try:
+        check_mute_member(actor, room, target)
+    except (PermissionDenied, ValidationError):
+        return False
+    return True
 
 
 def room_stream_access(user, key: str):

@@ -8,29 +8,25 @@ on ``room:<id>`` (numbered; a reconnecting client catches up on them):
 - ``member.muted`` {user, until}
 on ``group:<id>``: ``meeting.scheduled`` / ``meeting.changed`` {meeting},
 ``minutes.published`` {meeting}
+on ``user:<id>`` (unnumbered): ``room.read`` {room, seq}
 
 Typing and presence are not stored: see ``meetings.presence``.
 """
 
 import datetime
-import functools
-import json
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import rows
-from core.models import StreamCounter, StreamEvent
-from core.realtime import apublish, emit, event_message, next_seq
+from core.realtime import emit, last_seq, next_seq, publish_on_commit, user_stream
 from discussions.markdown import render_post
 from groups.services import audit
 
 from . import permissions
-from .models import CalendarFeed, ChatMessage, ChatRoom, Meeting, RoomMute
+from .models import CalendarFeed, ChatMessage, ChatRoom, Meeting, RoomMute, RoomReadState
 
 
 def standing_room(group) -> ChatRoom:
@@ -75,26 +71,20 @@ def _clean_body(body) -> str:
     return body
 
 
-def message_prepare(*, actor, room: ChatRoom, body: str, client_id: str = "") -> ChatMessage:
-    """The message ``actor`` would send to ``room``, checked and rendered but
-    not stored: ValidationError for a text that cannot be sent,
-    PermissionDenied (with the reason as message) if the actor may not write
-    here now."""
-    body = _clean_body(body)
-    permissions.check_send_message(actor, room)
-    html, _mentioned = render_post(body, room.group)
-    return ChatMessage(room=room, author=actor, body=body, body_html=html, client_id=client_id)
-
-
 def message_send(*, actor, room: ChatRoom, body: str, client_id: str = "") -> ChatMessage:
-    """Posts a chat message (``message_prepare``'s errors). The room's
-    sequence number is allocated inside the writing transaction, so sequence
-    order is commit order.
+    """Posts a chat message: ValidationError for a text that cannot be sent,
+    PermissionDenied (with the reason as message) if the actor may not write
+    here now (``check_send_message``). The room's sequence number is
+    allocated inside the writing transaction, so sequence order is commit
+    order. Sends ``message.created`` after commit.
 
     ``client_id`` is the sending page's name for the message: if the actor
     has sent one under that name already, that one is returned and nothing
     is stored (the page resent it, not knowing it had arrived)."""
-    message = message_prepare(actor=actor, room=room, body=body, client_id=client_id)
+    body = _clean_body(body)
+    permissions.check_send_message(actor, room)
+    html, _mentioned = render_post(body, room.group)
+    message = ChatMessage(room=room, author=actor, body=body, body_html=html, client_id=client_id)
     try:
         with transaction.atomic():
             message.seq = next_seq(room.stream)
@@ -116,95 +106,6 @@ def message_sent(actor, client_id: str) -> ChatMessage | None:
     if not client_id:
         return None
     return ChatMessage.objects.filter(author=actor, client_id=client_id).first()
-
-
-# From the event loop, on PostgreSQL (core.adb), a message is stored with one
-# statement, which is a transaction of its own: the room stream's next number
-# (the counter row stays locked until the statement commits, so sequence order
-# is commit order, as with next_seq), the message and its event, whose payload
-# is message_payload() with the id and number the statement gives. One round
-# trip where message_send takes five (BEGIN, UPDATE, two INSERTs, COMMIT).
-# Tests compare the two (meetings/tests/test_chat_store.py).
-@functools.cache
-def _store_sql() -> tuple[str, str, str]:
-    """The statement that stores a message, the one that starts a stream's
-    counter (a stream's first event: then the statement again), and the
-    one that finds a resent message."""
-    counter, message, event = (
-        rows.table(StreamCounter),
-        rows.table(ChatMessage),
-        rows.table(StreamEvent),
-    )
-    store = f"""
-        WITH counter AS (
-            UPDATE {counter} SET last_seq = last_seq + 1 WHERE stream = %(stream)s
-            RETURNING last_seq
-        ), message AS (
-            INSERT INTO {message}
-                (room_id, author_id, body, body_html, seq, created_at, client_id)
-            SELECT %(room)s, %(author)s, %(body)s, %(html)s, last_seq, %(created)s,
-                   %(client_id)s
-              FROM counter
-            RETURNING id, seq
-        ), event AS (
-            INSERT INTO {event} (stream, seq, type, data, created_at)
-            SELECT %(stream)s, seq, 'message.created',
-                   jsonb_set(jsonb_set(%(data)s::jsonb, '{{message,id}}', to_jsonb(id)),
-                             '{{message,seq}}', to_jsonb(seq)),
-                   %(created)s
-              FROM message
-        )
-        SELECT id, seq FROM message
-    """  # noqa: S608 (table names are the models'; values are parameters)
-    start = (
-        f"INSERT INTO {counter} (stream, last_seq) VALUES (%(stream)s, 0) "  # noqa: S608
-        "ON CONFLICT (stream) DO NOTHING"
-    )
-    sent = f"SELECT id, seq FROM {message} WHERE author_id = %s AND client_id = %s"  # noqa: S608
-    return store, start, sent
-
-
-async def amessage_send(cursor, message: ChatMessage) -> tuple[int, int]:
-    """Stores a message from ``message_prepare`` on the event loop with
-    ``cursor`` (PostgreSQL: core.adb) and publishes its event; (id, seq). If
-    its author sent one under the same ``client_id`` before, that one's."""
-    store, start, _sent = _store_sql()
-    stream = message.room.stream
-    payload = {"message": message_payload(message)}
-    params = {
-        "stream": stream,
-        "room": message.room_id,
-        "author": message.author_id,
-        "body": message.body,
-        "html": message.body_html,
-        "created": message.created_at,
-        "client_id": message.client_id,
-        "data": json.dumps(payload),
-    }
-    try:
-        await cursor.execute(store, params)
-        row = await cursor.fetchone()
-        if row is None:
-            await cursor.execute(start, params)
-            await cursor.execute(store, params)
-            row = await cursor.fetchone()
-    except psycopg.errors.UniqueViolation:
-        sent = await amessage_sent(cursor, message.author_id, message.client_id)
-        if sent is None:
-            raise
-        return sent
-    message.pk, message.seq = row
-    payload["message"]["id"], payload["message"]["seq"] = row
-    await apublish(event_message(stream, "message.created", payload, message.seq))
-    return message.pk, message.seq
-
-
-async def amessage_sent(cursor, author_id: int, client_id: str) -> tuple[int, int] | None:
-    """``message_sent`` on the event loop: (id, seq), or None."""
-    if not client_id:
-        return None
-    await cursor.execute(_store_sql()[2], [author_id, client_id])
-    return await cursor.fetchone()
 
 
 def message_edit(*, actor, message: ChatMessage, body: str) -> ChatMessage:
@@ -253,9 +154,11 @@ def message_delete(*, actor, message: ChatMessage) -> ChatMessage:
 
 
 def member_mute(*, actor, room: ChatRoom, user, minutes: int) -> RoomMute:
-    """A moderator mutes someone in a room for ``minutes`` (1 to 1440)."""
-    if not permissions.can_mute(actor, room):
-        raise PermissionDenied(_("Only moderators mute people."))
+    """A moderator mutes someone else in the room's group for ``minutes`` (1
+    to 1440): PermissionDenied and ValidationError from ``check_mute_member``,
+    ValidationError (code ``minutes``) for a time out of range. Sends
+    ``member.muted``."""
+    permissions.check_mute_member(actor, room, user)
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= 1440:
         raise ValidationError(_("Mute for 1 to 1440 minutes."), code="minutes")
     until = timezone.now() + datetime.timedelta(minutes=minutes)
@@ -271,6 +174,27 @@ def member_mute(*, actor, room: ChatRoom, user, minutes: int) -> RoomMute:
         )
         emit(room.stream, "member.muted", {"user": user.pk, "until": until.isoformat()})
     return mute
+
+
+def room_mark_read(*, user, room: ChatRoom, seq: int) -> int:
+    """Marks ``room`` (one the user may see: ``access_room``) read by ``user``
+    up to ``seq`` (at most the room's last number; the mark never moves back)
+    and returns the mark. The user's other
+    sockets get ``room.read`` {room, seq} on their user stream when it moved."""
+    seq = min(seq, last_seq(room.stream))
+    with transaction.atomic():
+        moved = RoomReadState.objects.filter(room=room, user=user, last_read_seq__lt=seq).update(
+            last_read_seq=seq, updated_at=timezone.now()
+        )
+        if not moved:
+            state, created = RoomReadState.objects.get_or_create(
+                room=room, user=user, defaults={"last_read_seq": seq}
+            )
+            moved = created and seq > 0
+            seq = state.last_read_seq
+        if moved:
+            publish_on_commit(user_stream(user.pk), "room.read", {"room": room.pk, "seq": seq})
+    return seq
 
 
 def _meeting_fields(data: dict) -> dict:

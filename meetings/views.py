@@ -26,9 +26,9 @@ from groups import permissions as group_permissions
 from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
 
 from . import calendar, permissions, services
-from .chat import chat_context
 from .forms import CalendarFeedForm, MeetingForm, MinutesForm
 from .models import CalendarFeed, ChatRoom, Meeting
+from .selectors import chat_context
 
 PAST_PER_PAGE = 20
 

@@ -10,14 +10,11 @@ revoked one answers nobody.
 import datetime
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
-from django.http import Http404
 from django.urls import resolve, reverse
 from django.utils import timezone
 
-from groups import permissions as group_permissions
-from meetings import permissions, services
-from meetings.models import ChatRoom, Meeting
+from meetings import services
+from meetings.models import Meeting
 from meetings.urls import urlpatterns
 from tests.matrix import ACTORS, LOGIN, assert_matrix, expect, status_of, without_tokens
 
@@ -214,61 +211,3 @@ def test_feed_token_stops_working_when_renewed(client, world):
     new = services.calendar_feed_token(user=member, renew=True)
     assert client.get(reverse("meetings:feed", args=[old])).status_code == 404
     assert client.get(reverse("meetings:feed", args=[new])).status_code == 200
-
-
-def _rooms(world):
-    return [
-        services.standing_room(world["group"]),
-        services.meeting_room(world["meeting"]),
-        services.meeting_room(world["foreign"]),
-    ]
-
-
-def test_the_send_path_reads_a_room_as_the_permission_functions_do(world):
-    """``access_room_to_send`` (hand-written SQL) against ``access_room``,
-    ``is_member`` and ``muted_until`` (querysets): the same rooms for every
-    kind of person, the same room, group and meeting, the same mute."""
-    services.member_mute(
-        actor=world["people"]["moderator"],
-        room=_rooms(world)[0],
-        user=world["people"]["member"],
-        minutes=30,
-    )
-    missing = ChatRoom.objects.order_by("-pk").first().pk + 1
-    compared = 0
-    for actor in ACTORS:
-        user = AnonymousUser() if actor == "anonymous" else world["people"][actor]
-        for room in _rooms(world):
-            try:
-                expected = permissions.access_room(user, room.pk)
-            except Http404:
-                expected = None
-            try:
-                got = permissions.access_room_to_send(user, room.pk)
-            except Http404:
-                got = None
-            assert (got is None) == (expected is None), (actor, room)
-            if got is None:
-                continue
-            compared += 1
-            for one, other in ((got, expected), (got.group, expected.group)):
-                fields = type(one)._meta.concrete_fields
-                assert [f.value_from_object(one) for f in fields] == [
-                    f.value_from_object(other) for f in fields
-                ], (actor, room)
-            if expected.meeting is None:
-                assert got.meeting is None
-            else:
-                fields = Meeting._meta.concrete_fields
-                assert [f.value_from_object(got.meeting) for f in fields] == [
-                    f.value_from_object(expected.meeting) for f in fields
-                ]
-            assert group_permissions.is_member(user, got.group)
-            assert got.sender_muted_until == permissions.muted_until(user, expected)
-        with pytest.raises(Http404):
-            permissions.access_room_to_send(user, missing)
-    # guest, member, moderator: their two rooms; the other group's member and
-    # moderator: its room; the organiser: all three.
-    assert compared == 11
-    muted = permissions.access_room_to_send(world["people"]["member"], _rooms(world)[0].pk)
-    assert muted.sender_muted_until is not None

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from groups import services as group_services
 from groups.models import Membership, Role
-from meetings import chat, services
+from meetings import chat, selectors, services
 from meetings.models import ChatMessage, Meeting, RoomMute, RoomReadState
 from tests.fixtures.people import join
 from tests.sockets import ORIGIN, open_socket, session_cookie
@@ -312,9 +312,8 @@ async def test_send_repeated_with_the_same_client_id_is_stored_once(member, room
 
 @pytest.mark.parametrize("body", ["plain text", "for @max-moderator"])
 async def test_a_resend_is_acknowledged_after_the_sender_was_muted(member, moderator, room, body):
-    """What was stored before the mute keeps its ack; anything new is refused.
-    (On PostgreSQL a text without mentions is stored from the event loop, one
-    with mentions in a worker thread: both ways.)"""
+    """What was stored before the mute keeps its ack; anything new is refused
+    (also for a text that mentions someone)."""
     socket = await open_socket(member)
     await subscribe(socket, room)
     frame = {"type": "chat.send", "room": room.pk, "body": body, "client_id": "m-1"}
@@ -672,14 +671,14 @@ async def test_read_mark_moves_forward_only_and_reaches_other_tabs(member, moder
         "room.read",
         {"room": room.pk, "seq": 3},
     )
-    assert await database_sync_to_async(chat.unread_count)(member, room) == 2
+    assert await database_sync_to_async(selectors.unread_count)(member, room) == 2
     # Back is not a move (and nobody hears of it); beyond the end is the end.
     assert (await request(tab, {"type": "chat.read", "room": room.pk, "seq": 1}))["seq"] == 3
     assert await nothing_more(other_tab, timeout=0.2)
     await tab.send_json_to({"type": "chat.read", "room": room.pk, "seq": 99})
     frames = [await next_frame(tab), await next_frame(tab)]
     assert {"type": "ack", "request": "chat.read", "room": room.pk, "seq": 5} in frames
-    assert await database_sync_to_async(chat.unread_count)(member, room) == 0
+    assert await database_sync_to_async(selectors.unread_count)(member, room) == 0
     state = await database_sync_to_async(RoomReadState.objects.get)(user=member, room=room)
     assert state.last_read_seq == 5
     await tab.disconnect()
@@ -691,7 +690,7 @@ async def test_unread_count_leaves_out_own_and_deleted_messages(member, moderato
     gone = await send_as(moderator, room, "gone")
     await send_as(moderator, room, "new")
     await database_sync_to_async(services.message_delete)(actor=moderator, message=gone)
-    assert await database_sync_to_async(chat.unread_count)(member, room) == 1
+    assert await database_sync_to_async(selectors.unread_count)(member, room) == 1
 
 
 # --- Frames that are not right -----------------------------------------------------------------

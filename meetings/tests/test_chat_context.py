@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from meetings import chat, services
+from meetings import selectors, services
 from meetings.models import Meeting, RoomMute, RoomReadState
 
 pytestmark = pytest.mark.django_db
@@ -39,14 +39,14 @@ def test_group_chat_page_shows_the_last_messages_without_javascript(
 
 
 def test_chat_context_says_who_may_do_what(member, moderator, room):
-    context = chat.chat_context(member, room)["chat"]
+    context = selectors.chat_context(member, room)["chat"]
     assert context["can_send"] is True and context["refusal"] is None
     assert context["can_moderate"] is False
-    assert chat.chat_context(moderator, room)["chat"]["can_moderate"] is True
+    assert selectors.chat_context(moderator, room)["chat"]["can_moderate"] is True
     RoomMute.objects.create(
         room=room, user=member, until=timezone.now() + datetime.timedelta(minutes=5)
     )
-    context = chat.chat_context(member, room)["chat"]
+    context = selectors.chat_context(member, room)["chat"]
     assert context["can_send"] is False
     assert context["muted_until"] is not None
     assert context["can_send_when_open"] is False
@@ -57,7 +57,7 @@ def test_chat_context_of_a_meeting_room_not_yet_open(member, group):
     meeting = Meeting.objects.create(
         group=group, title="Later", starts_at=starts, ends_at=starts + datetime.timedelta(hours=1)
     )
-    context = chat.chat_context(member, services.meeting_room(meeting))["chat"]
+    context = selectors.chat_context(member, services.meeting_room(meeting))["chat"]
     assert context["can_send"] is False
     assert context["closed"] is True
     assert context["can_send_when_open"] is True
@@ -68,7 +68,7 @@ def test_chat_context_counts_unread_after_the_mark(member, moderator, room):
     for number in range(4):
         services.message_send(actor=moderator, room=room, body=f"m{number}")
     RoomReadState.objects.create(room=room, user=member, last_read_seq=1)
-    context = chat.chat_context(member, room)["chat"]
+    context = selectors.chat_context(member, room)["chat"]
     assert (context["last_read_seq"], context["unread"], context["last_seq"]) == (1, 3, 4)
 
 
@@ -79,9 +79,9 @@ def test_chat_context_asks_the_same_number_of_queries_however_many_messages(
         services.message_send(actor=moderator, room=room, body=f"m{number}")
     room = type(room).objects.select_related("group", "meeting").get(pk=room.pk)
     with django_assert_max_num_queries(12) as few:
-        chat.chat_context(member, room)
+        selectors.chat_context(member, room)
     for number in range(60):
         services.message_send(actor=member, room=room, body=f"n{number}")
     room = type(room).objects.select_related("group", "meeting").get(pk=room.pk)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        chat.chat_context(member, room)
+        selectors.chat_context(member, room)

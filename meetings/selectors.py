@@ -1,0 +1,146 @@
+"""Reads of meetings and chat rooms for pages and socket frames: they start
+from objects the caller got through ``meetings.permissions``."""
+
+import datetime
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from core.realtime import last_seq
+from groups import permissions as group_permissions
+
+from . import permissions
+from .models import ChatRoom, RoomReadState
+from .services import message_payload
+
+HISTORY_PAGE = 50
+
+
+def history_page(room: ChatRoom, *, before_seq: int | None = None, limit: int = HISTORY_PAGE):
+    """The newest ``limit`` messages of ``room`` before ``before_seq`` (all if
+    None), oldest first, as message payloads; and whether older ones exist."""
+    messages = room.messages.select_related("author")
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    page = list(messages.order_by("-seq")[: limit + 1])
+    return [message_payload(message) for message in reversed(page[:limit])], len(page) > limit
+
+
+def unread_count(user, room: ChatRoom, last_read_seq: int | None = None) -> int:
+    """Messages by others in ``room`` after the user's read mark, not deleted."""
+    if last_read_seq is None:
+        last_read_seq = (
+            RoomReadState.objects.filter(room=room, user=user)
+            .values_list("last_read_seq", flat=True)
+            .first()
+            or 0
+        )
+    return (
+        room.messages.filter(seq__gt=last_read_seq, deleted_at__isnull=True)
+        .exclude(author=user)
+        .count()
+    )
+
+
+def _strings() -> dict:
+    """What chat.js shows, in the page's language."""
+    return {
+        "edit": _("Edit"),
+        "delete": _("Delete"),
+        "mute": _("Mute"),
+        "save": _("Save"),
+        "cancel": _("Cancel"),
+        "edited": _("(edited)"),
+        "deleted": _("This message was deleted."),
+        "confirmDelete": _("Delete this message?"),
+        "sending": _("Sending…"),
+        "failed": _("Not sent:"),
+        "retry": _("Try again"),
+        "typingOne": _("%(name)s is typing…"),
+        "typingMany": _("%(names)s are typing…"),
+        "nobody": _("Nobody else is here."),
+        "you": _("you"),
+        "unread": _("%(count)s unread"),
+        "muted": _("A moderator muted you in this room until %(time)s."),
+        "muteFor": _("Mute for"),
+        "minutes": _("%(count)s min"),
+        "closed": _("This meeting room is closed."),
+        "gone": _("You no longer have access to this room."),
+        "offline": _("Connection lost. Reconnecting…"),
+        "newMessages": _("New messages below"),
+    }
+
+
+def chat_context(user, room: ChatRoom) -> dict:
+    """What ``templates/meetings/_chat.html`` needs, under the one key ``chat``
+    (the including view merges it into its context)::
+
+        {"chat": {"room", "stream", "last_seq", "messages" (the last 50, oldest
+         first: message payloads with "mine" and "created" (a datetime)),
+         "has_more", "me", "can_send", "refusal" (why not, or None),
+         "can_send_when_open", "can_moderate", "closed", "archived",
+         "muted_until", "opens_at",
+         "closes_at" (meeting rooms; None for the standing room), "last_read_seq",
+         "unread", "max_chars", "strings", "history_page"}}
+
+    The stream's number is read before the messages, so the page subscribes
+    from a point no later than what it shows; events after it that the page
+    already shows are replaced, not repeated (chat.js keys messages by seq).
+    Rendering needs no JavaScript: the messages are in the HTML.
+    """
+    stream = room.stream
+    seq = last_seq(stream)
+    page, has_more = history_page(room)
+    last_read = (
+        RoomReadState.objects.filter(room=room, user=user)
+        .values_list("last_read_seq", flat=True)
+        .first()
+        or 0
+    )
+    # Asked once for the page: whether they may write, now or once the room opens.
+    member = group_permissions.is_member(user, room.group)
+    muted = permissions.muted_until(user, room) if member else None
+    refusal = permissions.send_refusal(room, member=member, muted=muted)
+    opens_at = closes_at = None
+    if room.meeting_id is not None:
+        opens_at, closes_at = room.meeting.room_open_window()
+    own_bodies = dict(
+        room.messages.filter(
+            seq__in=[p["seq"] for p in page], author=user, deleted_at__isnull=True
+        ).values_list("seq", "body")
+    )
+    messages = [
+        {
+            **payload,
+            "mine": bool(payload["author"]) and payload["author"]["id"] == user.pk,
+            "created": datetime.datetime.fromisoformat(payload["created_at"]),
+            # The Markdown of one's own messages, to edit them.
+            "body": own_bodies.get(payload["seq"]),
+        }
+        for payload in page
+    ]
+    return {
+        "chat": {
+            "room": room,
+            "stream": stream,
+            "last_seq": seq,
+            "messages": messages,
+            "has_more": has_more,
+            "me": user.pk,
+            "can_send": refusal is None,
+            "refusal": refusal,
+            "can_send_when_open": permissions.can_send_when_open(room, member=member, muted=muted),
+            "can_moderate": permissions.can_mute(user, room),
+            # Why nobody writes here now, which the page says itself.
+            "closed": not room.is_open(),
+            "archived": room.group.archived,
+            "muted_until": muted,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "last_read_seq": last_read,
+            "unread": unread_count(user, room, last_read),
+            "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+            "history_page": HISTORY_PAGE,
+            "strings": _strings(),
+        }
+    }

@@ -1,0 +1,118 @@
+"""meetings.permissions for chat: who may see a message, write, and mute."""
+
+import datetime
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone, translation
+
+from meetings import permissions, services
+from meetings.models import Meeting
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The reasons are matched in English, whatever an earlier test activated."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def room(group):
+    return services.standing_room(group)
+
+
+@pytest.fixture
+def message(member, room):
+    return services.message_send(actor=member, room=room, body="hello")
+
+
+def test_access_message_finds_it_with_room_group_and_meeting_if_in_group(
+    guest, message, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        found = permissions.access_message(guest, message.pk)
+        assert (found, found.room.group, found.room.meeting) == (
+            message,
+            message.room.group,
+            None,
+        )
+
+
+@pytest.mark.parametrize("who", ["outsider", "other_member", "expired_guest", "removed_member"])
+def test_access_message_404_if_outside_group(request, message, who):
+    with pytest.raises(Http404):
+        permissions.access_message(request.getfixturevalue(who), message.pk)
+
+
+def test_access_message_404_if_missing(member, message):
+    with pytest.raises(Http404):
+        permissions.access_message(member, message.pk + 1)
+
+
+def test_check_send_message_allows_people_of_the_group(guest, organiser, room):
+    permissions.check_send_message(guest, room)
+    permissions.check_send_message(organiser, room)
+
+
+def test_check_send_message_denied_if_muted(member, moderator, room):
+    services.member_mute(actor=moderator, room=room, user=member, minutes=5)
+    with pytest.raises(PermissionDenied, match="muted you"):
+        permissions.check_send_message(member, room)
+    assert permissions.muted_until(member, room) > timezone.now()
+
+
+def test_check_send_message_allows_if_mute_has_ended(member, moderator, room):
+    services.member_mute(actor=moderator, room=room, user=member, minutes=5)
+    room.mutes.update(until=timezone.now() - datetime.timedelta(seconds=1))
+    assert permissions.muted_until(member, room) is None
+    permissions.check_send_message(member, room)
+
+
+def test_check_send_message_denied_if_group_archived(member, group, room):
+    group.archived = True
+    group.save()
+    with pytest.raises(PermissionDenied, match="archived"):
+        permissions.check_send_message(member, room)
+
+
+def _later_meeting_room(group):
+    starts = timezone.now() + datetime.timedelta(days=1)
+    meeting = Meeting.objects.create(
+        group=group, title="Later", starts_at=starts, ends_at=starts + datetime.timedelta(hours=1)
+    )
+    return services.meeting_room(meeting)
+
+
+def test_can_send_when_open_if_member_of_a_room_not_yet_open(member, group):
+    room = _later_meeting_room(group)
+    with pytest.raises(PermissionDenied, match="closed"):
+        permissions.check_send_message(member, room)
+    assert permissions.can_send_when_open(room, member=True, muted=None) is True
+
+
+def test_can_send_when_open_not_if_muted_or_not_member_or_cancelled(group):
+    room = _later_meeting_room(group)
+    muted = timezone.now() + datetime.timedelta(minutes=5)
+    assert permissions.can_send_when_open(room, member=True, muted=muted) is False
+    assert permissions.can_send_when_open(room, member=False, muted=None) is False
+    room.meeting.status = Meeting.Status.CANCELLED
+    assert permissions.can_send_when_open(room, member=True, muted=None) is False
+
+
+def test_can_mute_member_if_moderator_and_target_in_group(moderator, member, guest, room):
+    assert permissions.can_mute_member(moderator, room, member)
+    assert permissions.can_mute_member(moderator, room, guest)
+
+
+def test_can_mute_member_not_if_member_or_target_outside_or_self(
+    moderator, member, guest, outsider, expired_guest, room
+):
+    assert not permissions.can_mute_member(member, room, guest)
+    assert not permissions.can_mute_member(moderator, room, outsider)
+    assert not permissions.can_mute_member(moderator, room, expired_guest)
+    assert not permissions.can_mute_member(moderator, room, None)
+    assert not permissions.can_mute_member(moderator, room, moderator)
