@@ -19,6 +19,11 @@ protocol, open, not inside a fragmented message, no extension (compression)
 negotiated, nothing in autobahn's own send queue. Anything else (another
 server, the tests' communicator, a TLS transport for the immediate send) takes
 the ordinary way.
+
+It relies on internals of daphne, autobahn and Twisted, and the consumer's
+fast path that uses it (``core.consumers``) on channels': the consumer takes
+it only with ``WS_FRAME_ONCE`` on and those libraries at the versions it was
+tested for (``core.checks``); otherwise every frame goes through channels.
 """
 
 import functools
