@@ -71,8 +71,8 @@ def _frame_send(send):
     """The ASGI ``send`` that text frames take: ``send`` without channels'
     session wrappers. A wrapper acts only on messages that can carry a cookie
     (``http.response.start``), never on a ``websocket.send``, yet reads the
-    session twice through lazy proxies for every frame it passes on: about a
-    tenth of the server's CPU per delivered frame in a large room
+    session twice through lazy proxies for every frame it passes on: a
+    noticeable share of the server's CPU per delivered frame in a large room
     (bench/chat_fanout.py). Anything else is left as it is."""
     while (
         isinstance(getattr(send, "__self__", None), InstanceSessionWrapper)

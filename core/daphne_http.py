@@ -259,8 +259,8 @@ def body_from_file(app):
 class ASGIHandler(DjangoASGIHandler):
     """Django's handler, sending a body in messages of up to 1 MB (Django's
     own: 64 KB): every message passes through daphne and Twisted (and the
-    back-pressure), and in 64 KB messages that took about half of daphne's
-    CPU time for a download."""
+    back-pressure), so fewer, larger messages cost daphne less CPU time per
+    byte downloaded (bench/download.py)."""
 
     chunk_size = 1024 * 1024
 

@@ -5,8 +5,8 @@ ASGI each copy costs daphne's ``handle_reply``, autobahn's ``sendMessage``
 (encoding, frame header, state and statistics) and Twisted's deferred write:
 the transport is registered with the event loop for writing, written on its
 next turn and unregistered again, two ``epoll_ctl`` calls and a callback per
-socket and event. That was nine tenths of the server's CPU per delivered frame
-(bench/chat_fanout.py, bench/README.md).
+socket and event. That was most of the server's CPU per delivered frame
+(bench/chat_fanout.py; the figures are in bench/README.md).
 
 So the hub builds the WebSocket frame of an event once (``text_frame``), and a
 socket served by daphne hands those same bytes to its Twisted transport
