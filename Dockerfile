@@ -21,9 +21,10 @@ RUN groupadd --gid 1000 workspace \
 
 WORKDIR /app
 
-# Dependencies first, so that a code change does not reinstall them.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# Dependencies first, so that a code change does not reinstall them: the
+# runtime lock (every package pinned, with hashes), as CI tested it.
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY . .
 

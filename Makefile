@@ -6,14 +6,26 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install messages lint format check-deploy clean
+.PHONY: run test install lock messages lint format check-deploy clean
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/find-python scripts/system-packages
+# What is installed is the lock, never a fresh resolution: a new machine gets
+# exactly the versions CI tested. `make lock` regenerates the locks from
+# requirements.txt and requirements-dev.txt (keeping the pins it can; add
+# UPGRADE=--upgrade to move every transitive package to its newest version).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+LOCK_FLAGS := --universal --python-version 3.12 --generate-hashes --quiet \
+	--custom-compile-command "make lock"
+
+$(STAMP): $(DEV_LOCK) scripts/find-python scripts/system-packages
 	@scripts/system-packages
 	@test -x $(PY) || { py=$$(scripts/find-python) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV); }
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
 	@touch $(STAMP)
+
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) $(UPGRADE) requirements.txt -o $(LOCK)
+	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) $(UPGRADE) -c $(LOCK) requirements-dev.txt -o $(DEV_LOCK)
 
 install: $(STAMP) messages
 

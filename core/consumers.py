@@ -31,6 +31,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import ratelimit, realtime, streams
+from .checks import patch_applies
 from .daphne_ws import daphne_protocol, text_frame, write_frame
 from .hub import get_hub
 from .realtime import user_stream
@@ -70,8 +71,8 @@ def _frame_send(send):
     """The ASGI ``send`` that text frames take: ``send`` without channels'
     session wrappers. A wrapper acts only on messages that can carry a cookie
     (``http.response.start``), never on a ``websocket.send``, yet reads the
-    session twice through lazy proxies for every frame it passes on: about a
-    tenth of the server's CPU per delivered frame in a large room
+    session twice through lazy proxies for every frame it passes on: a
+    noticeable share of the server's CPU per delivered frame in a large room
     (bench/chat_fanout.py). Anything else is left as it is."""
     while (
         isinstance(getattr(send, "__self__", None), InstanceSessionWrapper)
@@ -96,7 +97,15 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     # could not even open while Redis is away.)
     channel_layer_alias = None
 
+    # Whether this socket takes the fast path below (set per connection from
+    # WS_FRAME_ONCE and the versions of the libraries it relies on).
+    frame_once = False
+
     async def __call__(self, scope, receive, send):
+        self.frame_once = patch_applies("fan-out frame written once")
+        if not self.frame_once:
+            # Plain channels: its loop and dispatch, every frame through ASGI.
+            return await super().__call__(scope, receive, send)
         # The socket is the only source of messages (no channel-layer channel,
         # above), so they are taken straight from it: channels' loop makes a
         # task and an asyncio.wait per frame, to choose between sources.
@@ -106,8 +115,11 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(StopConsumer):
             while True:
                 await self.dispatch(await receive())
+        return None
 
     async def dispatch(self, message):
+        if not self.frame_once:
+            return await super().dispatch(message)
         # Channels' dispatch first closes stale database connections, in a
         # worker thread: a thread hop for every frame a socket receives, about
         # a tenth of the server's CPU per chat message (py-spy). Every database
@@ -117,19 +129,22 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+        return None
 
     async def connect(self):
         self.user = self.scope.get("user")
         self.subscriptions: dict[str, Subscription] = {}
         # Names this socket among the user's sockets in every process (presence).
         self.connection_id = uuid.uuid4().hex
-        self.frame_send = _frame_send(self.base_send)
+        # With the fast path off, frames go through channels' wrappers as well.
+        self.frame_send = _frame_send(self.base_send) if self.frame_once else self.base_send
         self.daphne_protocol = None
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.accept()
-        self.daphne_protocol = daphne_protocol(self.frame_send)
+        if self.frame_once:
+            self.daphne_protocol = daphne_protocol(self.frame_send)
         own = user_stream(self.user.pk)
         await self._join(own, streams.Access(), await _last_seq(own))
         await self.send_json({"type": "hello", "user": self.user.pk})
@@ -317,10 +332,11 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 if self.subscriptions.get(stream) is not subscription or seq <= subscription.last:
                     return  # ended meanwhile, or a concurrent catch-up sent it
             subscription.last = seq
-        # This runs once per socket for every event. Under daphne the frame
-        # built once by the hub is written to the connection (core.daphne_ws);
-        # otherwise what self.send(text_data=text) does, minus the layers that
-        # only pass a websocket.send on.
+        # This runs once per socket for every event. Under daphne, with
+        # WS_FRAME_ONCE, the frame built once by the hub is written to the
+        # connection (core.daphne_ws); otherwise what self.send(text_data=text)
+        # does, minus (on the fast path) the layers that only pass a
+        # websocket.send on.
         protocol = self.daphne_protocol
         if frame is None or protocol is None or not write_frame(protocol, frame):
             await self.frame_send({"type": "websocket.send", "text": text})

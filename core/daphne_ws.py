@@ -5,8 +5,8 @@ ASGI each copy costs daphne's ``handle_reply``, autobahn's ``sendMessage``
 (encoding, frame header, state and statistics) and Twisted's deferred write:
 the transport is registered with the event loop for writing, written on its
 next turn and unregistered again, two ``epoll_ctl`` calls and a callback per
-socket and event. That was nine tenths of the server's CPU per delivered frame
-(bench/chat_fanout.py, bench/README.md).
+socket and event. That was most of the server's CPU per delivered frame
+(bench/chat_fanout.py; the figures are in bench/README.md).
 
 So the hub builds the WebSocket frame of an event once (``text_frame``), and a
 socket served by daphne hands those same bytes to its Twisted transport
@@ -19,6 +19,11 @@ protocol, open, not inside a fragmented message, no extension (compression)
 negotiated, nothing in autobahn's own send queue. Anything else (another
 server, the tests' communicator, a TLS transport for the immediate send) takes
 the ordinary way.
+
+It relies on internals of daphne, autobahn and Twisted, and the consumer's
+fast path that uses it (``core.consumers``) on channels': the consumer takes
+it only with ``WS_FRAME_ONCE`` on and those libraries at the versions it was
+tested for (``core.checks``); otherwise every frame goes through channels.
 """
 
 import functools

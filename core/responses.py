@@ -4,8 +4,8 @@ import asyncio
 
 from django.http import StreamingHttpResponse
 
-# One read and one ASGI message per MB (core.daphne_http sends messages of
-# up to 1 MB): with 256 KB chunks daphne used about 1.5 times the CPU time
+# One read and one ASGI message per MB (core.daphne_http's handler sends
+# messages of up to 1 MB): smaller chunks cost daphne more CPU time per byte
 # (bench/download.py). Memory per download: about two chunks.
 CHUNK_SIZE = 1024 * 1024
 
@@ -14,13 +14,12 @@ class FileStreamResponse(StreamingHttpResponse):
     """The ``size`` bytes of the file ``open_file()`` opens (a synchronous
     callable, run in a worker thread), streamed through an *async* iterator:
     one chunk in memory at a time (Django reads a sync iterator completely
-    under ASGI). Where the server offers ASGI's zero-copy send (daphne with
-    ``core.daphne_http``), the handler hands it the open file instead and the
-    kernel sends it (``open_file``, ``file_size``)."""
+    under ASGI). The next chunk is read only when the server has taken the
+    last one; under daphne that is when the client has read it
+    (``core.daphne_http``'s back-pressure)."""
 
     def __init__(self, open_file, size: int, *args, **kwargs):
         self.open_file = open_file
-        self.file_size = size
         super().__init__(self._chunks(), *args, **kwargs)
         self["Content-Length"] = str(size)
 

@@ -3,9 +3,9 @@
 - on S3-compatible storage: a redirect to a short-lived signed URL;
 - behind nginx (``DOCUMENTS_X_ACCEL``): an empty answer with X-Accel-Redirect
   to nginx's internal location, which sends the file itself;
-- otherwise sent by daphne: handed to the kernel (sendfile) through ASGI's
-  zero-copy send, or streamed through an *async* iterator, one chunk in memory
-  at a time, under a server without it (``core.responses.FileStreamResponse``).
+- otherwise streamed by daphne through an *async* iterator, one chunk in
+  memory at a time, no faster than the client reads it
+  (``core.responses.FileStreamResponse``).
 """
 
 import functools

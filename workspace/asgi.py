@@ -5,9 +5,9 @@ import os
 from core.daphne_http import http_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
-# get_asgi_application(), with responses going out no faster than the client
-# reads them (daphne itself buffers whatever it is given: a slow download
-# would sit in memory) in messages of up to 1 MB.
+# get_asgi_application(), with body messages of up to 1 MB and the daphne
+# patches of core.daphne_http that are switched on (settings) and tested for
+# the installed versions (core.checks).
 django_asgi_app = http_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

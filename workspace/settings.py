@@ -333,6 +333,17 @@ DOCUMENTS_ALLOWED_TYPES = env.list(
 # to its internal location instead of streaming them through daphne.
 DOCUMENTS_X_ACCEL = env.bool("DOCUMENTS_X_ACCEL", default=False)
 DOCUMENTS_X_ACCEL_PREFIX = env.str("DOCUMENTS_X_ACCEL_PREFIX", default="/protected-media/")
+# Patches of daphne, Twisted and channels internals (core.daphne_http,
+# core.daphne_ws, core.checks): each is applied only when its switch is on and
+# the libraries are the versions it was tested for (else core.W001 warns).
+# Responses go out no faster than the client reads them.
+DAPHNE_BACKPRESSURE = env.bool("DAPHNE_BACKPRESSURE", default=True)
+# Twisted does not parse form bodies in memory before daphne sees them.
+DAPHNE_SKIP_FORM_PARSING = env.bool("DAPHNE_SKIP_FORM_PARSING", default=True)
+# A request body reaches Django from Twisted's file, not daphne's memory queue.
+DAPHNE_UPLOAD_FROM_FILE = env.bool("DAPHNE_UPLOAD_FROM_FILE", default=True)
+# A socket event's frame is built once and written to every daphne connection.
+WS_FRAME_ONCE = env.bool("WS_FRAME_ONCE", default=True)
 # Meetings: a meeting's chat room opens this long before and closes this long
 # after the meeting; chat messages are at most this long.
 MEETING_ROOM_OPENS_MINUTES_BEFORE = env.int("MEETING_ROOM_OPENS_MINUTES_BEFORE", default=30)

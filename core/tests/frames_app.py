@@ -1,11 +1,17 @@
 """A WebSocket ASGI application for test_daphne_ws.py, run by daphne: on
 "run <n>" it sends n numbered frames, every other one written straight to the
-connection by ``core.daphne_ws`` and the rest through ASGI ``send``, some of
-them large enough to fill the socket; then "done <frames written directly>"."""
+connection by ``core.daphne_ws`` (where the patch applies, as for the
+workspace's consumer) and the rest through ASGI ``send``, some of them large
+enough to fill the socket; then "done <frames written directly>"."""
 
 import json
 
+import django
+
+from core.checks import patch_applies
 from core.daphne_ws import daphne_protocol, text_frame, write_frame
+
+django.setup(set_prefix=False)
 
 
 def numbered(number: int) -> str:
@@ -16,7 +22,7 @@ def numbered(number: int) -> str:
 async def application(scope, receive, send):
     if scope["type"] != "websocket":
         return
-    protocol = daphne_protocol(send)
+    protocol = daphne_protocol(send) if patch_applies("fan-out frame written once") else None
     while True:
         message = await receive()
         if message["type"] == "websocket.connect":

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -121,6 +122,32 @@ async def test_event_published_to_user_stream_reaches_the_socket(socket, user):
         "event": "test.ping",
         "data": {"n": 1},
     }
+
+
+@pytest.mark.parametrize("frame_once", [True, False], ids=["fast-path", "plain-channels"])
+async def test_events_and_answers_reach_the_socket_whether_frame_once_is_on_or_off(
+    settings, monkeypatch, session_cookie, user, frame_once
+):
+    """With WS_FRAME_ONCE off the consumer runs channels' own loop and dispatch
+    (seen by counting calls of channels' dispatch), and frames still arrive."""
+    settings.WS_FRAME_ONCE = frame_once
+    channels_dispatches = []
+    channels_dispatch = AsyncConsumer.dispatch
+
+    async def counted_dispatch(self, message):
+        channels_dispatches.append(message["type"])
+        return await channels_dispatch(self, message)
+
+    monkeypatch.setattr(AsyncConsumer, "dispatch", counted_dispatch)
+    communicator, connected, _ = await connect(ORIGIN, session_cookie)
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    await communicator.send_json_to({"type": "ping", "id": 7})
+    assert await communicator.receive_json_from() == {"type": "pong", "id": 7}
+    await database_sync_to_async(realtime.publish)(f"user:{user.pk}", "test.ping", {"n": 2})
+    assert (await communicator.receive_json_from())["data"] == {"n": 2}
+    await communicator.disconnect()
+    assert bool(channels_dispatches) is not frame_once
 
 
 async def test_event_of_another_user_does_not_reach_the_socket(socket, make_user):

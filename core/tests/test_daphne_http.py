@@ -1,15 +1,15 @@
 """core.daphne_http: under daphne a response is produced no faster than the
 client reads it, so a slow client costs a chunk of memory, not the body; a
-form body is not parsed by Twisted on the way in."""
+form body is not parsed by Twisted on the way in and reaches the application
+from Twisted's file. Each patch has its switch: off, daphne works as it comes."""
 
 import asyncio
 import contextlib
 import functools
-import hashlib
 import http.client
 import io
+import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,18 +20,17 @@ import pytest
 from twisted.web.http import Request
 from twisted.web.test.requesthelper import DummyChannel
 
+from core import checks
 from core.daphne_http import (
-    ZERO_COPY_SEND,
     ASGIHandler,
-    backpressure,
+    Backpressure,
+    PacedSend,
     body_from_file,
-    plain_socket,
+    patched,
     twisted_request,
 )
 from core.responses import FileStreamResponse
 from tests import servers
-
-from .streaming_app import pattern_file
 
 MB = 1024 * 1024
 
@@ -70,11 +69,21 @@ def peak_rss(pid: int):
         sampler.join()
 
 
+SWITCHES_OFF = {
+    "DAPHNE_BACKPRESSURE": "0",
+    "DAPHNE_SKIP_FORM_PARSING": "0",
+    "DAPHNE_UPLOAD_FROM_FILE": "0",
+}
+
+
 @pytest.fixture
-def streaming_daphne(tmp_path):
-    """daphne serving core/tests/streaming_app.py; yields (port, pid, log path)."""
+def streaming_daphne(tmp_path, request):
+    """daphne serving core/tests/streaming_app.py, with the environment given
+    as the fixture's parameter added (indirect parametrisation); yields
+    (port, pid, log path)."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("reads memory from /proc (Linux)")
+    env = {**os.environ, **getattr(request, "param", {})}
     port = servers.free_port()
     log_path = tmp_path / "daphne.log"
     with open(log_path, "wb") as log:
@@ -82,6 +91,7 @@ def streaming_daphne(tmp_path):
         process = subprocess.Popen(
             [*command, "core.tests.streaming_app:application"],
             cwd=servers.ROOT,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -122,86 +132,11 @@ def test_a_client_that_stops_reading_holds_the_response_back(streaming_daphne):
     assert "Traceback" not in log_path.read_text()
 
 
-def pattern_sha256(megabytes: int, offset: int = 0) -> str:
-    """sha256 of streaming_app.pattern_file(megabytes) from byte ``offset``."""
-    digest = hashlib.sha256()
-    for number in range(megabytes):
-        digest.update((bytes([number % 251]) * MB)[max(0, offset - number * MB) :])
-    return digest.hexdigest()
-
-
-def read_hashed(response) -> tuple[int, str]:
-    digest, received = hashlib.sha256(), 0
-    while chunk := response.read(MB):
-        digest.update(chunk)
-        received += len(chunk)
-    return received, digest.hexdigest()
-
-
-def test_a_file_goes_out_by_sendfile_whole_and_in_order(streaming_daphne):
-    port, pid, log_path = streaming_daphne
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    with contextlib.closing(connection):
-        connection.request("GET", "/file?mb=1")  # warm up
-        assert read_hashed(connection.getresponse()) == (MB, pattern_sha256(1))
-        pattern_file(96)  # written here, not by daphne in the measured request
-        cpu_before = cpu_seconds(pid)
-        connection.request("GET", "/file?mb=96")
-        response = connection.getresponse()
-        assert response.getheader("Content-Length") == str(96 * MB)
-        assert read_hashed(response) == (96 * MB, pattern_sha256(96))
-        # Through Python (read, Twisted's buffer, send) 96 MB cost daphne
-        # about 0.15 s; sendfile leaves it a few milliseconds.
-        assert cpu_seconds(pid) - cpu_before < 0.08
-        connection.request("GET", f"/file?mb=4&offset={MB + 5}")
-        assert read_hashed(connection.getresponse()) == (3 * MB - 5, pattern_sha256(4, MB + 5))
-        # The same connection goes on with a streamed answer after them.
-        connection.request("GET", "/?mb=2")
-        assert read_all(connection.getresponse()) == 2 * MB
-    assert "Traceback" not in log_path.read_text()
-
-
-def test_a_head_request_for_a_file_gets_the_headers_only(streaming_daphne):
-    port, _pid, log_path = streaming_daphne
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    with contextlib.closing(connection):
-        connection.request("HEAD", "/file?mb=2")
-        response = connection.getresponse()
-        assert response.status == 200
-        assert response.getheader("Content-Length") == str(2 * MB)
-        assert response.read() == b""
-        connection.request("GET", "/file?mb=2")  # nothing of the file was left on the line
-        assert read_hashed(connection.getresponse()) == (2 * MB, pattern_sha256(2))
-    assert "Traceback" not in log_path.read_text()
-
-
-def test_a_slow_client_gets_the_whole_file_without_daphne_holding_it(streaming_daphne):
-    port, pid, log_path = streaming_daphne
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    with contextlib.closing(connection):
-        connection.request("GET", "/file?mb=1")  # warm up
-        read_all(connection.getresponse())
-        before = rss(pid)
-        with peak_rss(pid) as seen:
-            connection.request("GET", "/file?mb=128")
-            response = connection.getresponse()
-            first = response.read(1024)
-            time.sleep(1.0)
-        assert seen["peak"] - before < 16 * MB
-        rest, _ = read_hashed(response)
-        assert len(first) + rest == 128 * MB
-        connection.request("GET", "/file?mb=1")
-        assert read_hashed(connection.getresponse()) == (MB, pattern_sha256(1))
-    assert "Producer was not unregistered" not in log_path.read_text()
-    assert "Traceback" not in log_path.read_text()
-
-
-@pytest.mark.parametrize("path", ["/?mb=64", "/file?mb=128"], ids=["streamed", "sendfile"])
-def test_a_client_that_leaves_amid_a_response_ends_it(streaming_daphne, path):
+def test_a_client_that_leaves_amid_a_response_ends_it(streaming_daphne):
     port, _pid, log_path = streaming_daphne
     for _ in range(3):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", path)
+        connection.request("GET", "/?mb=64")
         response = connection.getresponse()
         response.read(1024)
         time.sleep(0.2)
@@ -209,8 +144,6 @@ def test_a_client_that_leaves_amid_a_response_ends_it(streaming_daphne, path):
     time.sleep(0.3)
     again = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     with contextlib.closing(again):
-        again.request("GET", "/file?mb=2")
-        assert read_hashed(again.getresponse()) == (2 * MB, pattern_sha256(2))
         again.request("GET", "/?mb=2")
         assert read_all(again.getresponse()) == 2 * MB
     log = log_path.read_text()
@@ -265,7 +198,7 @@ async def test_other_servers_get_the_messages_unchanged():
         return {"type": "http.request", "body": b""}
 
     assert twisted_request(send) is None
-    await backpressure(app)({"type": "http"}, receive, send)
+    await Backpressure(app)({"type": "http"}, receive, send)
     assert [message.get("body") for message in sent] == [None, b"a", b"b"]
 
 
@@ -342,38 +275,101 @@ async def test_a_request_whose_body_was_not_held_back_is_passed_through():
     assert received == [{"type": "http.request", "body": b"", "more_body": False}]
 
 
-def test_workspace_serves_http_with_the_daphne_adjustments():
+def test_workspace_serves_http_with_the_daphne_patches():
     from workspace.asgi import application
 
     http_app = application.application_mapping["http"]
     assert http_app.__qualname__ == "body_from_file.<locals>.application"
-    assert http_app.app.__qualname__ == "backpressure.<locals>.application"
+    assert isinstance(http_app.app, Backpressure)
+    assert isinstance(http_app.app.app, ASGIHandler)
     assert http_app.app.app.chunk_size == MB
 
 
-async def test_the_handler_hands_a_file_response_over_as_one_zero_copy_send(tmp_path):
-    path = tmp_path / "report.pdf"
-    path.write_bytes(b"%PDF" + b"x" * 3000)
-    response = FileStreamResponse(functools.partial(open, path, "rb"), 3004)
-    response["Content-Disposition"] = "attachment"
+def test_patched_leaves_the_application_alone_if_the_switch_is_off(settings):
+    async def app(scope, receive, send):
+        pass
+
+    settings.DAPHNE_SKIP_FORM_PARSING = False  # these two change daphne's
+    settings.DAPHNE_UPLOAD_FROM_FILE = False  # classes, process-wide
+    settings.DAPHNE_BACKPRESSURE = True
+    assert isinstance(patched(app), Backpressure)
+    settings.DAPHNE_BACKPRESSURE = False
+    assert patched(app) is app
+
+
+def test_patched_leaves_the_application_alone_if_daphne_is_not_the_tested_version(
+    settings, monkeypatch
+):
+    async def app(scope, receive, send):
+        pass
+
+    settings.DAPHNE_SKIP_FORM_PARSING = False
+    settings.DAPHNE_UPLOAD_FROM_FILE = False
+    monkeypatch.setitem(checks.TESTED_VERSIONS, "daphne", "0.0.1")
+    assert patched(app) is app
+    monkeypatch.setitem(checks.TESTED_VERSIONS, "twisted", "0.0.1")
+    monkeypatch.setitem(checks.TESTED_VERSIONS, "daphne", checks.installed_version("daphne"))
+    assert patched(app) is app
+
+
+def get_json(port: int, path: str) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with contextlib.closing(connection):
+        connection.request("GET", path)
+        return json.loads(connection.getresponse().read())
+
+
+def test_daphne_runs_with_every_patch_if_the_switches_are_on(streaming_daphne):
+    port, _pid, _log_path = streaming_daphne
+    assert get_json(port, "/patches") == {
+        "backpressure": True,
+        "skip_form_parsing": True,
+        "upload_from_file": True,
+    }
+
+
+@pytest.mark.parametrize("streaming_daphne", [SWITCHES_OFF], indirect=True)
+def test_daphne_works_as_it_comes_if_the_switches_are_off(streaming_daphne):
+    port, _pid, log_path = streaming_daphne
+    assert get_json(port, "/patches") == {
+        "backpressure": False,
+        "skip_form_parsing": False,
+        "upload_from_file": False,
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with contextlib.closing(connection):
+        connection.request("GET", "/?mb=8")
+        assert read_all(connection.getresponse()) == 8 * MB
+        # An upload still arrives whole, from daphne's own queue.
+        boundary = "----test"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="a.bin"\r\n\r\n{"y" * (3 * MB)}\r\n--{boundary}--\r\n'
+        ).encode()
+        connection.request(
+            "POST",
+            "/",
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert int(connection.getresponse().read()) == len(body)
+    assert "Traceback" not in log_path.read_text()
+
+
+async def test_a_paced_send_passes_every_message_on_in_order():
     sent = []
+    request = Request(DummyChannel())
 
     async def send(message):
-        if message["type"] == ZERO_COPY_SEND:
-            message = {**message, "file": message["file"].read()}  # while it is open
         sent.append(message)
 
-    send.sends_files = True
-    await ASGIHandler().send_response(response, send)
-    assert [message["type"] for message in sent] == ["http.response.start", ZERO_COPY_SEND]
-    assert (b"Content-Length", b"3004") in sent[0]["headers"]
-    assert (b"Content-Disposition", b"attachment") in sent[0]["headers"]
-    assert sent[1] == {
-        "type": ZERO_COPY_SEND,
-        "file": path.read_bytes(),
-        "offset": 0,
-        "count": 3004,
-    }
+    paced = PacedSend(functools.partial(send), request)
+    await paced({"type": "http.response.start", "status": 200, "headers": []})
+    await paced({"type": "http.response.body", "body": b"a", "more_body": True})
+    assert request.producer is paced  # Twisted paces the rest of the response
+    await paced({"type": "http.response.body", "body": b"b"})
+    assert request.producer is None  # released before the last message
+    assert [message.get("body") for message in sent] == [None, b"a", b"b"]
 
 
 async def test_under_another_server_a_file_response_is_streamed_in_chunks(tmp_path):
@@ -388,34 +384,3 @@ async def test_under_another_server_a_file_response_is_streamed_in_chunks(tmp_pa
     await ASGIHandler().send_response(response, send)
     assert [len(message.get("body", b"")) for message in sent[1:]] == [MB, MB, 10, 0]
     assert sent[-1] == {"type": "http.response.body"}
-
-
-def test_sendfile_is_used_on_plain_tcp_only():
-    """Under TLS the transport is a wrapper that answers ``fileno()`` with the
-    socket beneath the encryption (or the TCP connection itself, after
-    startTLS): sendfile there would send the file in clear."""
-    from twisted.internet import tcp
-    from twisted.internet.interfaces import ISSLTransport
-    from twisted.internet.protocol import Protocol
-    from twisted.protocols.tls import TLSMemoryBIOProtocol
-    from zope.interface import directlyProvides
-
-    with socket.socket() as raw:
-        request = Request(DummyChannel())
-        plain = tcp.Connection(raw, None)
-        request.channel.transport = plain
-        assert plain_socket(request) == raw.fileno()
-
-        wrapper = TLSMemoryBIOProtocol(None, Protocol())
-        wrapper.transport = plain  # as the TLS endpoint wraps a connection
-        request.channel.transport = wrapper
-        assert wrapper.fileno() == raw.fileno()  # what a careless check would use
-        assert plain_socket(request) is None
-
-        started = tcp.Connection(raw, None)
-        directlyProvides(started, ISSLTransport)  # what startTLS() does
-        request.channel.transport = started
-        assert plain_socket(request) is None
-
-        request.channel = None  # the client has gone
-        assert plain_socket(request) is None

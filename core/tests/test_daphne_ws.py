@@ -1,8 +1,10 @@
 """core.daphne_ws: event frames written straight to daphne's connection arrive
 whole and in order among the frames sent through ASGI, also when the socket
-is full; anything but daphne keeps the ASGI way."""
+is full; anything but daphne keeps the ASGI way, and so does daphne with
+WS_FRAME_ONCE off."""
 
 import functools
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +18,10 @@ from tests import servers
 
 
 @pytest.fixture
-def frames_daphne(tmp_path):
+def frames_daphne(tmp_path, request):
+    """daphne serving core/tests/frames_app.py, with the environment given as
+    the fixture's parameter added (indirect parametrisation); yields its port."""
+    env = {**os.environ, **getattr(request, "param", {})}
     port = servers.free_port()
     with open(tmp_path / "daphne.log", "wb") as log:
         process = subprocess.Popen(
@@ -31,6 +36,7 @@ def frames_daphne(tmp_path):
                 "core.tests.frames_app:application",
             ],
             cwd=servers.ROOT,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -52,6 +58,16 @@ def test_direct_and_asgi_frames_arrive_whole_and_in_order(frames_daphne):
         received = [socket.recv(timeout=30) for _ in range(count + 1)]
     assert received[:count] == [numbered(number) for number in range(count)]
     assert received[count] == f"done {count // 2}"
+
+
+@pytest.mark.parametrize("frames_daphne", [{"WS_FRAME_ONCE": "0"}], indirect=True)
+def test_with_the_switch_off_every_frame_takes_the_asgi_way_and_arrives(frames_daphne):
+    count = 50
+    with connect(f"ws://127.0.0.1:{frames_daphne}/", max_size=None, open_timeout=10) as socket:
+        socket.send(f"run {count}")
+        received = [socket.recv(timeout=30) for _ in range(count + 1)]
+    assert received[:count] == [numbered(number) for number in range(count)]
+    assert received[count] == "done 0"
 
 
 def test_text_frame_lengths():
