@@ -106,6 +106,16 @@ def share_a_group(viewer, user) -> bool:
     )
 
 
+def can_view_profile(viewer, user) -> bool:
+    """A profile is visible to its owner, to organisers, and to people who
+    share a working group with its owner. (``accounts.permissions`` applies
+    this rule through ``settings.PROFILE_VISIBILITY_RULE``: accounts sits
+    below groups.)"""
+    if not viewer.is_authenticated:
+        return False
+    return viewer.pk == user.pk or share_a_group(viewer, user)
+
+
 def access_group(user, slug: str) -> WorkingGroup:
     """The group ``slug`` if the user may see it; Http404 otherwise."""
     group = groups_visible_to(user).filter(slug=slug).first()

@@ -28,8 +28,6 @@ from .forms import (
 )
 from .models import Invitation, Membership, Role
 
-INVITATION_SESSION_KEY = "groups.invitation_token"
-
 
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
@@ -314,20 +312,9 @@ def invitation(request, token):
         context["login_url"] = f"{reverse('account_login')}?next={request.path}"
         return render(request, "groups/invitation_sign_in.html", context)
     # A new person: sign up through allauth with this address, already verified.
-    request.session[INVITATION_SESSION_KEY] = token
+    request.session[services.INVITATION_SESSION_KEY] = token
     get_account_adapter(request).stash_verified_email(request, invitation.email)
     return redirect("account_signup")
-
-
-def invitation_from_session(request) -> Invitation | None:
-    """The pending invitation that brought this visitor to the sign-up, if any."""
-    token = request.session.get(INVITATION_SESSION_KEY)
-    if not token:
-        return None
-    try:
-        return services.invitation_for_token(token)
-    except services.InvitationUnusable:
-        return None
 
 
 # --- Join requests ---------------------------------------------------------------
