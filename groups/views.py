@@ -321,9 +321,8 @@ def invitation(request, token):
 
 
 def _client_ip(request) -> str:
-    from allauth.core.internal.httpkit import get_client_ip
-
-    return get_client_ip(request)
+    # allauth's adapter knows the proxy setting (ALLAUTH_TRUSTED_PROXY_COUNT).
+    return get_account_adapter(request).get_client_ip(request)
 
 
 @login_not_required
