@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from groups import permissions as group_permissions
-from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
+from groups.decorators import group_view, mfa_gate, moderator_view
 from groups.models import Role, WorkingGroup
 
 from . import permissions, selectors, services
@@ -76,18 +76,11 @@ def post_url(post: Post) -> str:
     return f"{url}#post-{post.pk}"
 
 
-def _moderation_refused(request):
-    """None if the user may act as a moderator now; else where to send them."""
-    if group_permissions.needs_mfa_to_moderate(request.user):
-        return redirect_to_enrol_mfa(request)
-    return None
-
-
 def _as_moderator(request, thread):
     """403 for those who may see the thread but not moderate it; the 2FA page
     for moderators without it (returned); None when they may go ahead."""
     permissions.check_moderate_thread(request.user, thread)
-    return _moderation_refused(request)
+    return mfa_gate(request)
 
 
 # An id in URLs and markup made once for many posts, filled in for each: 20
@@ -524,7 +517,7 @@ def post_edit(request, pk):
     viewer = permissions.thread_viewer(request.user, post.thread)
     if not viewer.can_edit_post(post):
         raise PermissionDenied
-    if not viewer.is_author(post) and (refused := _moderation_refused(request)):
+    if not viewer.is_author(post) and (refused := mfa_gate(request)):
         return refused
     form = PostEditForm(request.POST or None, initial={"body": post.body})
     preview_html = None
@@ -561,7 +554,7 @@ def post_delete(request, pk):
     viewer = permissions.thread_viewer(request.user, post.thread)
     if not viewer.can_delete_post(post):
         raise PermissionDenied
-    if not viewer.is_author(post) and (refused := _moderation_refused(request)):
+    if not viewer.is_author(post) and (refused := mfa_gate(request)):
         return refused
     if request.method == "POST":
         services.post_delete(actor=request.user, post=post)

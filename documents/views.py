@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from discussions import permissions as discussion_permissions
 from groups import permissions as group_permissions
-from groups.decorators import group_view, redirect_to_enrol_mfa
+from groups.decorators import group_view, mfa_gate
 
 from . import downloads, files, permissions, services
 from .forms import (
@@ -388,10 +388,8 @@ def _manage(request, document):
     if not; a redirect to turn on two-factor authentication for a moderator
     without it who acts on someone else's document."""
     permissions.check_manage_document(request.user, document)
-    if document.created_by_id != request.user.pk and group_permissions.needs_mfa_to_moderate(
-        request.user
-    ):
-        return redirect_to_enrol_mfa(request)
+    if document.created_by_id != request.user.pk:
+        return mfa_gate(request)
     return None
 
 

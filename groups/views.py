@@ -15,7 +15,7 @@ from accounts.models import User
 from core import ratelimit
 
 from . import permissions, selectors, services
-from .decorators import group_view, moderator_view, redirect_to_enrol_mfa
+from .decorators import group_view, mfa_gate, moderator_view
 from .forms import (
     BulkInviteForm,
     DecideForm,
@@ -372,8 +372,8 @@ def join_requests(request):
 
 def join_request_detail(request, pk):
     join_request = permissions.access_join_request(request.user, pk)
-    if permissions.needs_mfa_to_moderate(request.user):
-        return redirect_to_enrol_mfa(request)
+    if refused := mfa_gate(request):
+        return refused
     form = DecideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
