@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _
 
 from core.realtime import emit
 from groups import permissions as group_permissions
+from groups.mentions import render_post
 from groups.models import WorkingGroup
 from groups.services import audit
 
 from . import permissions
-from .markdown import render_post
 from .models import (
     MAX_DEPTH,
     POSITION_WIDTH,

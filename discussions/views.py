@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate, moderator_view
+from groups.mentions import render_post
 from groups.models import Role, WorkingGroup
 
 from . import permissions, selectors, services
@@ -46,7 +47,6 @@ from .forms import (
     ThreadModerateForm,
     WatchForm,
 )
-from .markdown import render_post
 from .models import Post, ReactionKind, Report
 
 THREAD_LIST_FILTERS = ("all", "unread", "mine")

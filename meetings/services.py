@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from core import rows
 from core.models import StreamCounter, StreamEvent
 from core.realtime import apublish, emit, event_message, next_seq
-from discussions.markdown import render_post
+from groups.mentions import render_post
 from groups.services import audit
 
 from . import permissions
