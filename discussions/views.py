@@ -20,7 +20,6 @@ from django.views.decorators.http import require_POST
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate, moderator_view
 from groups.mentions import render_post
-from groups.models import Role, WorkingGroup
 
 from . import permissions, presenters, selectors, services
 from .forms import (
@@ -252,7 +251,7 @@ def post_create(request, pk):
     reply; posting anyway gets the reason next to the field."""
     thread = permissions.access_thread(request.user, pk)
     viewer = permissions.thread_viewer(request.user, thread)
-    if not viewer.member or (not viewer.can_reply() and not thread.locked):
+    if not viewer.can_open_reply_form():
         raise PermissionDenied
     if request.method != "POST":
         initial = {}
@@ -482,24 +481,12 @@ def thread_moderate(request, pk):
     return redirect(thread)
 
 
-def _groups_to_move_to(user, thread):
-    """The other groups the user moderates (organisers: every other group)."""
-    if user.is_staff:
-        groups = group_permissions.groups_visible_to(user)
-    else:
-        groups = WorkingGroup.objects.filter(
-            pk__in=group_permissions.valid_memberships(user)
-            .filter(role=Role.MODERATOR)
-            .values("group_id")
-        )
-    return groups.exclude(pk=thread.group_id).filter(archived=False).order_by("name")
-
-
 def thread_move(request, pk):
     thread = permissions.access_thread(request.user, pk)
     if refused := _as_moderator(request, thread):
         return refused
-    form = MoveForm(request.POST or None, groups=_groups_to_move_to(request.user, thread))
+    targets = permissions.thread_move_targets(request.user, thread).order_by("name")
+    form = MoveForm(request.POST or None, groups=targets)
     if request.method == "POST" and form.is_valid():
         to_group = form.cleaned_data["group"]
         try:

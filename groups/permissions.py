@@ -77,6 +77,15 @@ def groups_visible_to(user) -> QuerySet[WorkingGroup]:
     return WorkingGroup.objects.filter(pk__in=valid_memberships(user).values("group_id"))
 
 
+def groups_moderated_by(user) -> QuerySet[WorkingGroup]:
+    """Every group for organisers; the groups of the user's valid moderator
+    memberships otherwise."""
+    if is_organiser(user):
+        return WorkingGroup.objects.all()
+    moderating = valid_memberships(user).filter(role=Role.MODERATOR)
+    return WorkingGroup.objects.filter(pk__in=moderating.values("group_id"))
+
+
 def membership_of(user, group: WorkingGroup) -> Membership | None:
     """The user's valid membership of ``group``, or None."""
     return valid_memberships(user).filter(group=group).first()
@@ -166,13 +175,12 @@ def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
     """All join requests for organisers; those for the groups they moderate otherwise."""
     if is_organiser(user):
         return JoinRequest.objects.all()
-    moderated = valid_memberships(user).filter(role=Role.MODERATOR).values("group_id")
-    return JoinRequest.objects.filter(group_id__in=moderated)
+    return JoinRequest.objects.filter(group__in=groups_moderated_by(user))
 
 
 def can_handle_join_requests(user) -> bool:
     """Has a join-request queue at all: organisers and moderators of some group."""
-    return is_organiser(user) or valid_memberships(user).filter(role=Role.MODERATOR).exists()
+    return is_organiser(user) or groups_moderated_by(user).exists()
 
 
 def can_handle_join_request(user, join_request: JoinRequest) -> bool:
