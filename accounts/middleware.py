@@ -28,26 +28,3 @@ class UserPreferencesMiddleware:
         response = self.get_response(request)
         timezone.deactivate()
         return response
-
-
-class StaffMFAMiddleware:
-    """Organisers reach the admin only with two-factor authentication turned on."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and user.is_staff
-            and request.path.startswith("/admin/")
-        ):
-            from allauth.mfa.utils import is_mfa_enabled
-
-            if not is_mfa_enabled(user):
-                from groups.decorators import redirect_to_enrol_mfa
-
-                return redirect_to_enrol_mfa(request)
-        return self.get_response(request)

@@ -1,6 +1,10 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language as django_set_language
 
 from . import services
 from .forms import ProfileForm
@@ -19,3 +23,15 @@ def profile_edit(request):
         messages.success(request, _("Your profile was saved."))
         return redirect(request.user)
     return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+@login_not_required
+@require_POST
+def set_language(request):
+    """Django's language switch, open to everyone; a signed-in user's choice is
+    also kept in their profile."""
+    response = django_set_language(request)
+    language = request.POST.get("language")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        services.language_set(user=request.user, language=language)
+    return response

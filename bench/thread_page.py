@@ -175,7 +175,6 @@ def build_thread(group, people, size: int, *, title: str):
     from django.utils import timezone
 
     from discussions import services
-    from discussions.markdown import render_post
     from discussions.models import (
         MAX_DEPTH,
         POSITION_WIDTH,
@@ -185,6 +184,7 @@ def build_thread(group, people, size: int, *, title: str):
         ReactionKind,
         Thread,
     )
+    from groups.mentions import render_post
 
     rng = random.Random(size)
     thread = services.thread_create(

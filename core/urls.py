@@ -5,5 +5,4 @@ from . import views
 app_name = "core"
 urlpatterns = [
     path("health/", views.health, name="health"),
-    path("i18n/setlang/", views.set_language, name="set_language"),
 ]

@@ -8,19 +8,32 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from groups import permissions as group_permissions
-from groups.models import Role
+from groups.models import Role, WorkingGroup
 
 from .models import Post, Report, Thread
 
 
 def threads_visible_to(user) -> QuerySet[Thread]:
     """Threads of the user's groups; hidden threads only for their moderators."""
-    groups = group_permissions.groups_visible_to(user)
-    if user.is_authenticated and user.is_staff:
-        return Thread.objects.filter(group__in=groups)
-    moderated = group_permissions.valid_memberships(user).filter(role="moderator")
-    return Thread.objects.filter(group__in=groups).filter(
-        Q(hidden=False) | Q(group_id__in=moderated.values("group_id"))
+    threads = Thread.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    if group_permissions.is_organiser(user):
+        return threads
+    return threads.filter(
+        Q(hidden=False) | Q(group__in=group_permissions.groups_moderated_by(user))
+    )
+
+
+def posts_visible_to(user) -> QuerySet[Post]:
+    """Posts of the threads the user sees, deleted ones included; hidden posts
+    only for their author and the group's moderators (organisers see all):
+    for many posts, the rule ``ThreadViewer.can_view_history`` states for one."""
+    posts = Post.objects.filter(thread__in=threads_visible_to(user))
+    if group_permissions.is_organiser(user):
+        return posts
+    return posts.filter(
+        Q(hidden=False)
+        | Q(author_id=user.pk)
+        | Q(thread__group__in=group_permissions.groups_moderated_by(user))
     )
 
 
@@ -51,6 +64,29 @@ def can_moderate_thread(user, thread: Thread) -> bool:
 
 def check_moderate_thread(user, thread: Thread) -> None:
     if not can_moderate_thread(user, thread):
+        raise PermissionDenied
+
+
+def thread_move_targets(user, thread: Thread) -> QuerySet[WorkingGroup]:
+    """The groups ``user`` may move ``thread`` to: the other groups they
+    moderate (organisers: every other group) that are not archived."""
+    return (
+        group_permissions.groups_moderated_by(user)
+        .exclude(pk=thread.group_id)
+        .filter(archived=False)
+    )
+
+
+def can_move_thread(user, thread: Thread, to_group: WorkingGroup) -> bool:
+    """Moderators of the thread's group move it to one of ``thread_move_targets``."""
+    return (
+        can_moderate_thread(user, thread)
+        and thread_move_targets(user, thread).filter(pk=to_group.pk).exists()
+    )
+
+
+def check_move_thread(user, thread: Thread, to_group: WorkingGroup) -> None:
+    if not can_move_thread(user, thread, to_group):
         raise PermissionDenied
 
 
@@ -90,6 +126,11 @@ class ThreadViewer:
         if self.archived or not self.member:
             return False
         return not self.locked or self.moderator
+
+    def can_open_reply_form(self) -> bool:
+        """The reply page: for those who may reply, and for the members of a
+        locked thread (it tells them why it takes no reply)."""
+        return self.member and (self.can_reply() or self.locked)
 
     def can_edit_post(self, post: Post) -> bool:
         if post.is_deleted or not self.member or self.archived:

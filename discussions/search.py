@@ -45,10 +45,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from groups import permissions as group_permissions
-from groups.models import Role
 
 from .models import Post
-from .permissions import threads_visible_to
+from .permissions import posts_visible_to
 
 MAX_QUERY = 200
 RESULTS_PER_PAGE = 20
@@ -85,17 +84,9 @@ class SearchForm(forms.Form):
 
 
 def searchable_posts(user) -> QuerySet[Post]:
-    """Posts ``user`` may find: of the threads they see, not deleted; hidden
-    posts only for their author and the group's moderators (organisers see all)."""
-    posts = Post.objects.filter(thread__in=threads_visible_to(user), deleted_at__isnull=True)
-    if user.is_authenticated and user.is_staff:
-        return posts
-    moderated = group_permissions.valid_memberships(user).filter(role=Role.MODERATOR)
-    return posts.filter(
-        Q(hidden=False)
-        | Q(author_id=user.pk)
-        | Q(thread__group_id__in=moderated.values("group_id"))
-    )
+    """Posts ``user`` may find: those they may see (``posts_visible_to``:
+    hidden ones only for their author and the group's moderators), not deleted."""
+    return posts_visible_to(user).filter(deleted_at__isnull=True)
 
 
 def _terms(query: str) -> tuple[list[str], list[str]]:

@@ -242,3 +242,11 @@ def page_of_post(post: Post) -> int:
 def first_unread_post(user, thread: Thread) -> Post | None:
     position = read_position(user, thread)
     return Post.objects.filter(thread=thread, position__gt=position).order_by("position").first()
+
+
+def discussion_of(user, group, thread_id: int | None) -> tuple[Thread | None, bool]:
+    """For a page of another app that has a discussion thread (a document's):
+    the thread ``thread_id`` if the user may see it (None otherwise, or
+    without one), and whether the user may start a thread in ``group``."""
+    thread = threads_visible_to(user).filter(pk=thread_id).first() if thread_id else None
+    return thread, permissions.can_start_thread(user, group)

@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _
 
 from core.realtime import emit
 from groups import permissions as group_permissions
+from groups.mentions import render_post
 from groups.models import WorkingGroup
 from groups.services import audit
 
 from . import permissions
-from .markdown import render_post
 from .models import (
     MAX_DEPTH,
     POSITION_WIDTH,
@@ -347,17 +347,17 @@ def thread_hide(*, actor, thread, hidden: bool = True) -> Thread:
 
 
 def thread_move(*, actor, thread: Thread, to_group: WorkingGroup) -> Thread:
-    """Moves a thread to another group the actor moderates; access follows the
-    new group at once (open sockets re-check it)."""
+    """Moves a thread to another group the actor moderates (PermissionDenied
+    unless ``permissions.can_move_thread``); access follows the new group at
+    once (open sockets re-check it)."""
     with transaction.atomic():
         thread = (
             Thread.objects.select_for_update(of=("self",)).select_related("group").get(pk=thread.pk)
         )
         permissions.check_moderate_thread(actor, thread)
-        if not group_permissions.is_moderator(actor, to_group):
-            raise PermissionDenied
         if to_group.pk == thread.group_id:
             return thread
+        permissions.check_move_thread(actor, thread, to_group)
         old_group = thread.group
         thread.group = to_group
         thread.save(update_fields=["group"])

@@ -7,30 +7,21 @@ turn it on first, as the groups pages do. Service ValidationErrors go next to
 the field they concern, or into a message: never a 500.
 """
 
-from types import SimpleNamespace
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
-from django.urls import reverse
-from django.utils.formats import date_format
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from groups import permissions as group_permissions
-from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
-from groups.models import Role, WorkingGroup
+from groups.decorators import group_view, mfa_gate, moderator_view
+from groups.mentions import render_post
 
-from . import permissions, selectors, services
+from . import permissions, presenters, selectors, services
 from .forms import (
     HideForm,
     MarkReadForm,
@@ -46,17 +37,9 @@ from .forms import (
     ThreadModerateForm,
     WatchForm,
 )
-from .markdown import render_post
-from .models import Post, ReactionKind, Report
+from .models import Post, Report
 
 THREAD_LIST_FILTERS = ("all", "unread", "mine")
-REACTION_NAMES = {
-    ReactionKind.THUMBS_UP: gettext_lazy("Thumbs up"),
-    ReactionKind.HEART: gettext_lazy("Heart"),
-    ReactionKind.CELEBRATE: gettext_lazy("Celebrate"),
-    ReactionKind.THINKING: gettext_lazy("Thinking"),
-    ReactionKind.EYES: gettext_lazy("Eyes"),
-}
 
 
 def _error_text(error: ValidationError) -> str:
@@ -76,185 +59,11 @@ def post_url(post: Post) -> str:
     return f"{url}#post-{post.pk}"
 
 
-def _moderation_refused(request):
-    """None if the user may act as a moderator now; else where to send them."""
-    if group_permissions.needs_mfa_to_moderate(request.user):
-        return redirect_to_enrol_mfa(request)
-    return None
-
-
 def _as_moderator(request, thread):
     """403 for those who may see the thread but not moderate it; the 2FA page
     for moderators without it (returned); None when they may go ahead."""
     permissions.check_moderate_thread(request.user, thread)
-    return _moderation_refused(request)
-
-
-# An id in URLs and markup made once for many posts, filled in for each: 20
-# digits, longer than any database id, so it is never part of another number.
-_STAND_IN = 10**20 - 1
-POST_LINKS = ("post", "post_history")
-
-
-def _link(name: str):
-    """The URL ``name`` gives an id, as a function of the id: reversed once
-    with a stand-in and filled in after, as a page of posts would otherwise
-    reverse a dozen URLs per post."""
-    prefix, _stand_in, suffix = reverse(name, args=[_STAND_IN]).partition(str(_STAND_IN))
-    return lambda pk: f"{prefix}{pk}{suffix}"
-
-
-# Where a post's reactions go in the markup made once for many posts.
-_REACTIONS_SLOT = SafeString("<!--reactions-->")
-# The rights the post_foot partial asks about.
-FOOT_RIGHTS = ("react", "reply", "edit", "delete", "report", "moderate")
-
-
-def _foot_renderer(thread_id: int, csrf_token: str):
-    """A function giving the foot of a post of the thread (the template's
-    ``post_foot`` partial): its reactions, and what the viewer may do with
-    it. Each distinct set of rights is rendered once, for a stand-in post,
-    whose id and reactions are then filled in (a page of posts has few
-    distinct sets, and many links)."""
-    template = get_template("discussions/thread_detail.html#post_foot")
-    stand_in = str(_STAND_IN)
-    rendered = {}
-
-    def foot(can: dict[str, bool], hidden: bool, pk: int, reactions: str) -> str:
-        key = (*(can[right] for right in FOOT_RIGHTS), hidden)
-        if key not in rendered:
-            context = {"can": can, "hidden": hidden, "pk": stand_in, "thread_id": thread_id}
-            context |= {"reactions": _REACTIONS_SLOT, "csrf_token": csrf_token}
-            rendered[key] = template.render(context).strip()
-        # Only digits and markup the template made go in.
-        html = rendered[key].replace(stand_in, str(pk)).replace(_REACTIONS_SLOT, reactions)
-        return mark_safe(html)  # noqa: S308
-
-    return foot
-
-
-def _reactions_renderer(can_react: bool):
-    """A function giving the markup of a post's reactions, from its counts
-    ({kind: n}) and the viewer's own ({kind}): toggles in its reactions form
-    if ``can_react``. Each distinct reaction is rendered once (the template's
-    ``reaction`` partial), each distinct row of them put together once: a
-    page of posts shows few distinct ones many times."""
-    template = get_template("discussions/thread_detail.html#reaction")
-    kinds = [
-        (kind, emoji, str(REACTION_NAMES.get(kind, emoji))) for kind, emoji in ReactionKind.choices
-    ]
-    buttons = {}
-    rows = {}
-
-    def button(kind, emoji, name, count, mine):
-        key = (kind, count, mine)
-        if key not in buttons:
-            context = {"can_react": can_react, "kind": kind, "emoji": emoji, "name": name}
-            buttons[key] = template.render({**context, "count": count, "mine": mine}).strip()
-        return buttons[key]
-
-    def reactions(counts: dict[str, int], mine: set[str]) -> str:
-        key = (tuple(counts.items()), tuple(mine))
-        if key not in rows:
-            row = "".join(
-                button(kind, emoji, name, counts.get(kind, 0), kind in mine)
-                for kind, emoji, name in kinds
-            )
-            rows[key] = mark_safe(row)  # noqa: S308 -- each piece rendered by the template
-        return rows[key]
-
-    return reactions
-
-
-def _plain(text: str) -> SafeString:
-    """``text`` the view made of numbers and fixed words only: nothing in it
-    to escape, so the template is told not to try (it would, for each such
-    value of each post)."""
-    return mark_safe(text)  # noqa: S308
-
-
-def _decorate(
-    request, posts, viewer, *, read_position: int, page_ids: set[int] | None
-) -> list[dict]:
-    """What the ``posts`` partial shows of each post, worked out from what is
-    loaded already (no queries; posts from ``selectors.thread_page`` or
-    ``post_detail``): what the viewer may do (``viewer.post_actions``) as the
-    links to do it, the classes, the reactions, the times. Plain dicts and
-    strings, as they are the quickest for the template to look up and show."""
-    if not posts:
-        return []
-    link = {name: _link(f"discussions:{name}") for name in POST_LINKS}
-    profile = _link("accounts:profile")
-    foot = _foot_renderer(posts[0].thread_id, get_token(request))
-    reactions = {react: _reactions_renderer(react) for react in (False, True)}
-    names = {}  # the name User.__str__ gives, by the two fields it reads
-
-    def name(display_name: str | None, email: str | None) -> str:
-        if (display_name, email) not in names:
-            person = SimpleNamespace(display_name=display_name, email=email or "")
-            names[display_name, email] = User.get_full_name(person)
-        return names[display_name, email]
-
-    items = []
-    for post in posts:
-        pk = post.pk
-        can = viewer.post_actions(post)
-        is_new = post.position > read_position and not viewer.is_author(post)
-        css = f"post depth-{post.depth}"
-        if is_new:
-            css += " post-new"
-        if post.hidden:
-            css += " post-hidden"
-        if post.is_deleted:
-            css += " post-deleted"
-        created = localtime(post.created_at)
-        item = {
-            "ref": _plain(f"post-{pk}"),
-            "css": _plain(css),
-            "path": post.path,
-            "position": _plain(str(post.position)),
-            "is_deleted": post.is_deleted,
-            "is_new": is_new,
-            "hidden": post.hidden,
-            "text_withheld": post.hidden and not can["see_hidden"],
-            "hidden_reason": post.hidden_reason,
-            "body_html": post.body_html,
-            "author_name": "",
-            "author_url": "",
-            "url": link["post"](pk),
-            # What the date filter gives with "c" and "SHORT_DATETIME_FORMAT".
-            "created_iso": _plain(created.isoformat()),
-            "created": date_format(created, "SHORT_DATETIME_FORMAT"),
-            "edited": post.edited_at is not None,
-            "history_url": link["post_history"](pk) if can["history"] else "",
-            "foot_html": "",
-            "in_reply_to_url": "",
-            "in_reply_to_name": "",
-        }
-        if not post.is_deleted and not item["text_withheld"]:  # the page shows its foot
-            row = reactions[can["react"]](
-                getattr(post, "reaction_counts", {}), getattr(post, "my_reactions", set())
-            )
-            item["foot_html"] = foot(can, post.hidden, pk, row)
-        if post.author_id:
-            item["author_name"] = name(post.author_display_name, post.author_email)
-            item["author_url"] = profile(post.author_id)
-        # Deeper than the page indents, or its parent is on another page:
-        # say whom it answers (a single post, for live updates, goes next to
-        # its parent).
-        if post.parent_id:
-            elsewhere = page_ids is not None and post.parent_id not in page_ids
-            if elsewhere or post.depth <= post.parent_depth:
-                item["in_reply_to_url"] = (
-                    link["post"](post.parent_id) if elsewhere else f"#post-{post.parent_id}"
-                )
-                if post.parent_deleted_at is None and post.parent_author_id:
-                    item["in_reply_to_name"] = name(
-                        post.parent_author_display_name, post.parent_author_email
-                    )
-        item["notes"] = item["edited"] or is_new or bool(item["in_reply_to_url"])
-        items.append(item)
-    return items
+    return mfa_gate(request)
 
 
 # --- Thread list --------------------------------------------------------------
@@ -355,7 +164,7 @@ def thread_detail(request, pk):
             "group": thread.group,
             "viewer": viewer,
             "page": page,
-            "posts": _decorate(
+            "posts": presenters.post_items(
                 request,
                 posts,
                 viewer,
@@ -442,7 +251,7 @@ def post_create(request, pk):
     reply; posting anyway gets the reason next to the field."""
     thread = permissions.access_thread(request.user, pk)
     viewer = permissions.thread_viewer(request.user, thread)
-    if not viewer.member or (not viewer.can_reply() and not thread.locked):
+    if not viewer.can_open_reply_form():
         raise PermissionDenied
     if request.method != "POST":
         initial = {}
@@ -497,7 +306,7 @@ def post_redirect(request, pk):
 
 def _render_post(request, post, viewer, *, status=200):
     post = selectors.post_detail(request.user, post)
-    items = _decorate(
+    items = presenters.post_items(
         request,
         [post],
         viewer,
@@ -524,7 +333,7 @@ def post_edit(request, pk):
     viewer = permissions.thread_viewer(request.user, post.thread)
     if not viewer.can_edit_post(post):
         raise PermissionDenied
-    if not viewer.is_author(post) and (refused := _moderation_refused(request)):
+    if not viewer.is_author(post) and (refused := mfa_gate(request)):
         return refused
     form = PostEditForm(request.POST or None, initial={"body": post.body})
     preview_html = None
@@ -561,7 +370,7 @@ def post_delete(request, pk):
     viewer = permissions.thread_viewer(request.user, post.thread)
     if not viewer.can_delete_post(post):
         raise PermissionDenied
-    if not viewer.is_author(post) and (refused := _moderation_refused(request)):
+    if not viewer.is_author(post) and (refused := mfa_gate(request)):
         return refused
     if request.method == "POST":
         services.post_delete(actor=request.user, post=post)
@@ -672,24 +481,12 @@ def thread_moderate(request, pk):
     return redirect(thread)
 
 
-def _groups_to_move_to(user, thread):
-    """The other groups the user moderates (organisers: every other group)."""
-    if user.is_staff:
-        groups = group_permissions.groups_visible_to(user)
-    else:
-        groups = WorkingGroup.objects.filter(
-            pk__in=group_permissions.valid_memberships(user)
-            .filter(role=Role.MODERATOR)
-            .values("group_id")
-        )
-    return groups.exclude(pk=thread.group_id).filter(archived=False).order_by("name")
-
-
 def thread_move(request, pk):
     thread = permissions.access_thread(request.user, pk)
     if refused := _as_moderator(request, thread):
         return refused
-    form = MoveForm(request.POST or None, groups=_groups_to_move_to(request.user, thread))
+    targets = permissions.thread_move_targets(request.user, thread).order_by("name")
+    form = MoveForm(request.POST or None, groups=targets)
     if request.method == "POST" and form.is_valid():
         to_group = form.cleaned_data["group"]
         try:

@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from discussions import permissions as discussion_permissions
+from discussions import selectors as discussion_selectors
 from groups import permissions as group_permissions
-from groups.decorators import group_view, redirect_to_enrol_mfa
+from groups.decorators import group_view, mfa_gate
 
 from . import downloads, files, permissions, services
 from .forms import (
@@ -318,13 +318,9 @@ def document_detail(request, pk):
         _describe(version)
     current = next((v for v in versions if v.pk == document.current_version_id), None)
     by_pk = {folder.pk: folder for folder in group.folders.all()} if document.folder_id else {}
-    thread = None
-    if document.thread_id:
-        thread = (
-            discussion_permissions.threads_visible_to(request.user)
-            .filter(pk=document.thread_id)
-            .first()
-        )
+    thread, can_discuss = discussion_selectors.discussion_of(
+        request.user, group, document.thread_id
+    )
     can_upload = permissions.can_upload(request.user, group)
     return render(
         request,
@@ -336,7 +332,7 @@ def document_detail(request, pk):
             current=current,
             breadcrumbs=_breadcrumbs(by_pk.get(document.folder_id), by_pk),
             thread=thread,
-            can_discuss=discussion_permissions.can_start_thread(request.user, group),
+            can_discuss=can_discuss,
             can_upload=can_upload,
             can_manage=permissions.can_manage_document(request.user, document),
             form=VersionForm() if can_upload else None,
@@ -388,10 +384,8 @@ def _manage(request, document):
     if not; a redirect to turn on two-factor authentication for a moderator
     without it who acts on someone else's document."""
     permissions.check_manage_document(request.user, document)
-    if document.created_by_id != request.user.pk and group_permissions.needs_mfa_to_moderate(
-        request.user
-    ):
-        return redirect_to_enrol_mfa(request)
+    if document.created_by_id != request.user.pk:
+        return mfa_gate(request)
     return None
 
 

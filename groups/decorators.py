@@ -17,8 +17,13 @@ def group_view(view):
     return wrapper
 
 
-def redirect_to_enrol_mfa(request):
-    """Leads a moderator or organiser without two-factor authentication to turn it on."""
+def mfa_gate(request):
+    """``needs_mfa_to_moderate`` applied to a view, for a request whose user
+    acts as a moderator or organiser: None when they may go ahead; otherwise
+    the response that leads them to turn on two-factor authentication, which
+    the view returns instead of acting."""
+    if not needs_mfa_to_moderate(request.user):
+        return None
     messages.warning(
         request,
         _(
@@ -32,13 +37,13 @@ def redirect_to_enrol_mfa(request):
 def moderator_view(view):
     """For moderators (and organisers) of the group: Http404 for people who
     cannot see it, 403 for members; moderators without two-factor
-    authentication are led to turn it on first."""
+    authentication are led to turn it on first (``mfa_gate``)."""
 
     @wraps(view)
     def wrapper(request, slug, *args, **kwargs):
         group = access_group_as_moderator(request.user, slug)
-        if needs_mfa_to_moderate(request.user):
-            return redirect_to_enrol_mfa(request)
+        if refused := mfa_gate(request):
+            return refused
         return view(request, group, *args, **kwargs)
 
     return wrapper

@@ -35,6 +35,15 @@ def groups_visible_to(user) -> QuerySet[WorkingGroup]:
     return WorkingGroup.objects.filter(pk__in=valid_memberships(user).values("group_id"))
 
 
+def groups_moderated_by(user) -> QuerySet[WorkingGroup]:
+    """Every group for organisers; the groups of the user's valid moderator
+    memberships otherwise."""
+    if is_organiser(user):
+        return WorkingGroup.objects.all()
+    moderating = valid_memberships(user).filter(role=Role.MODERATOR)
+    return WorkingGroup.objects.filter(pk__in=moderating.values("group_id"))
+
+
 def membership_of(user, group: WorkingGroup) -> Membership | None:
     """The user's valid membership of ``group``, or None."""
     return valid_memberships(user).filter(group=group).first()
@@ -62,6 +71,16 @@ def share_a_group(viewer, user) -> bool:
         .filter(group__memberships__in=Membership.objects.valid().filter(user=user))
         .exists()
     )
+
+
+def can_view_profile(viewer, user) -> bool:
+    """A profile is visible to its owner, to organisers, and to people who
+    share a working group with its owner. (``accounts.permissions`` applies
+    this rule through ``settings.PROFILE_VISIBILITY_RULE``: accounts sits
+    below groups.)"""
+    if not viewer.is_authenticated:
+        return False
+    return viewer.pk == user.pk or share_a_group(viewer, user)
 
 
 def access_group(user, slug: str) -> WorkingGroup:
@@ -114,13 +133,12 @@ def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
     """All join requests for organisers; those for the groups they moderate otherwise."""
     if is_organiser(user):
         return JoinRequest.objects.all()
-    moderated = valid_memberships(user).filter(role=Role.MODERATOR).values("group_id")
-    return JoinRequest.objects.filter(group_id__in=moderated)
+    return JoinRequest.objects.filter(group__in=groups_moderated_by(user))
 
 
 def can_handle_join_requests(user) -> bool:
     """Has a join-request queue at all: organisers and moderators of some group."""
-    return is_organiser(user) or valid_memberships(user).filter(role=Role.MODERATOR).exists()
+    return is_organiser(user) or groups_moderated_by(user).exists()
 
 
 def can_handle_join_request(user, join_request: JoinRequest) -> bool:
@@ -140,11 +158,15 @@ def access_join_request(user, pk: int) -> JoinRequest:
 
 
 def needs_mfa_to_moderate(user) -> bool:
-    """Moderators and organisers must use two-factor authentication before
-    any moderator action."""
+    """The one gate for moderator and organiser actions: True if ``user``
+    must turn on two-factor authentication first. Callers have established
+    that the user acts as a moderator or organiser (not as an author of
+    their own post or document); views apply it with
+    ``groups.decorators.mfa_gate``, a consumer can call it as it is (it
+    reads the database)."""
     from allauth.mfa.utils import is_mfa_enabled
 
-    return not is_mfa_enabled(user)
+    return not (user.is_authenticated and is_mfa_enabled(user))
 
 
 def group_stream_access(user, key: str):

@@ -381,6 +381,22 @@ def invitation_for_token(token: str) -> Invitation:
     return invitation
 
 
+# Where the invitation link leaves its token for the sign-up that follows it.
+INVITATION_SESSION_KEY = "groups.invitation_token"
+
+
+def invitation_from_session(session) -> Invitation | None:
+    """The pending invitation that brought this visitor to the sign-up (its
+    token is in ``session``), or None."""
+    token = session.get(INVITATION_SESSION_KEY)
+    if not token:
+        return None
+    try:
+        return invitation_for_token(token)
+    except InvitationUnusable:
+        return None
+
+
 def email_matches(user: User, email: str) -> bool:
     """The invitation's address is one of the user's verified addresses."""
     from allauth.account.models import EmailAddress

@@ -15,7 +15,7 @@ from accounts.models import User
 from core import ratelimit
 
 from . import permissions, selectors, services
-from .decorators import group_view, moderator_view, redirect_to_enrol_mfa
+from .decorators import group_view, mfa_gate, moderator_view
 from .forms import (
     BulkInviteForm,
     DecideForm,
@@ -27,8 +27,6 @@ from .forms import (
     RoleForm,
 )
 from .models import Invitation, Membership, Role
-
-INVITATION_SESSION_KEY = "groups.invitation_token"
 
 
 def _error_text(error: ValidationError) -> str:
@@ -314,29 +312,17 @@ def invitation(request, token):
         context["login_url"] = f"{reverse('account_login')}?next={request.path}"
         return render(request, "groups/invitation_sign_in.html", context)
     # A new person: sign up through allauth with this address, already verified.
-    request.session[INVITATION_SESSION_KEY] = token
+    request.session[services.INVITATION_SESSION_KEY] = token
     get_account_adapter(request).stash_verified_email(request, invitation.email)
     return redirect("account_signup")
-
-
-def invitation_from_session(request) -> Invitation | None:
-    """The pending invitation that brought this visitor to the sign-up, if any."""
-    token = request.session.get(INVITATION_SESSION_KEY)
-    if not token:
-        return None
-    try:
-        return services.invitation_for_token(token)
-    except services.InvitationUnusable:
-        return None
 
 
 # --- Join requests ---------------------------------------------------------------
 
 
 def _client_ip(request) -> str:
-    from allauth.core.internal.httpkit import get_client_ip
-
-    return get_client_ip(request)
+    # allauth's adapter knows the proxy setting (ALLAUTH_TRUSTED_PROXY_COUNT).
+    return get_account_adapter(request).get_client_ip(request)
 
 
 @login_not_required
@@ -386,8 +372,8 @@ def join_requests(request):
 
 def join_request_detail(request, pk):
     join_request = permissions.access_join_request(request.user, pk)
-    if permissions.needs_mfa_to_moderate(request.user):
-        return redirect_to_enrol_mfa(request)
+    if refused := mfa_gate(request):
+        return refused
     form = DecideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.realtime import emit, last_seq, next_seq, publish_on_commit, user_stream
-from discussions.markdown import render_post
+from groups.mentions import render_post
 from groups.services import audit
 
 from . import permissions

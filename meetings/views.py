@@ -23,7 +23,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from groups import permissions as group_permissions
-from groups.decorators import group_view, moderator_view, redirect_to_enrol_mfa
+from groups.decorators import group_view, mfa_gate, moderator_view
 
 from . import calendar, permissions, services
 from .forms import CalendarFeedForm, MeetingForm, MinutesForm
@@ -50,8 +50,8 @@ def meeting_moderator_view(view):
     def wrapper(request, pk, *args, **kwargs):
         meeting = permissions.access_meeting(request.user, pk)
         permissions.check_schedule(request.user, meeting.group)
-        if group_permissions.needs_mfa_to_moderate(request.user):
-            return redirect_to_enrol_mfa(request)
+        if refused := mfa_gate(request):
+            return refused
         return view(request, meeting, *args, **kwargs)
 
     return wrapper

@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.middleware.StaffMFAMiddleware",
+    "groups.middleware.OrganiserMFAMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -167,8 +167,12 @@ if env.bool("TEST_FAST_PASSWORD_HASHER", default=False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "groups:dashboard"
-ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "accounts.forms.InvitationSignupForm"}
+# Sign-up is by invitation only: the invitation is the groups app's.
+ACCOUNT_ADAPTER = "groups.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
+# What accounts (a layer below groups) takes from above instead of importing it.
+PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
+DEMO_SEEDERS = ["groups.seed.seed_groups", "meetings.seed.seed_meetings"]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 # invitation link and the public join request. Everything else needs login.
 PUBLIC_URL_NAMES = {
     "health",
-    "set_language",
+    "accounts:set_language",
     "account_login",
     "account_signup",
     "account_reset_password",

@@ -23,7 +23,7 @@ def test_login_page_is_german_if_browser_prefers_german(client):
 
 def test_language_switch_turns_the_next_page_german(client):
     response = client.post(
-        reverse("core:set_language"), {"language": "de", "next": reverse("account_login")}
+        reverse("accounts:set_language"), {"language": "de", "next": reverse("account_login")}
     )
     assert response.status_code == 302
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "de"
@@ -32,7 +32,7 @@ def test_language_switch_turns_the_next_page_german(client):
 
 def test_language_switch_is_kept_in_profile_if_signed_in(client, user):
     client.force_login(user)
-    client.post(reverse("core:set_language"), {"language": "de", "next": "/"})
+    client.post(reverse("accounts:set_language"), {"language": "de", "next": "/"})
     user.refresh_from_db()
     assert user.language == "de"
     client.cookies.pop(settings.LANGUAGE_COOKIE_NAME)  # the profile alone decides now
@@ -41,7 +41,7 @@ def test_language_switch_is_kept_in_profile_if_signed_in(client, user):
 
 def test_language_switch_ignores_unknown_language(client, user):
     client.force_login(user)
-    response = client.post(reverse("core:set_language"), {"language": "xx", "next": "/"})
+    response = client.post(reverse("accounts:set_language"), {"language": "xx", "next": "/"})
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.language == ""

@@ -1,5 +1,5 @@
 """XSS: known payloads through the one Markdown pipeline (``core.markdown.render``
-and ``discussions.markdown.render_post`` with the group's @mentions) come out
+and ``groups.mentions.render_post`` with the group's @mentions) come out
 with nothing a browser would run.
 
 The output is parsed with a real HTML parser (the standard library's; html5lib
@@ -20,7 +20,7 @@ from django.urls import reverse
 from core.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render, sanitise
 from core.tests.test_markdown import url_scheme
 from discussions import services
-from discussions.markdown import render_post
+from groups.mentions import render_post
 from tests.fixtures.people import join
 
 FORBIDDEN_TAGS = {

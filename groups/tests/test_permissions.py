@@ -1,8 +1,14 @@
-"""groups.permissions: an allow and a deny case for the queue of join requests."""
+"""groups.permissions: an allow and a deny case for each rule tested here."""
+
+import datetime
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from groups import permissions
+from groups.models import Role
+from tests.fixtures.people import enable_mfa, join
 
 pytestmark = pytest.mark.django_db
 
@@ -15,3 +21,45 @@ def test_can_handle_join_requests_if_moderator_or_organiser(moderator, organiser
 def test_cannot_handle_join_requests_if_member_guest_or_outsider(member, guest, outsider):
     for person in (member, guest, outsider):
         assert not permissions.can_handle_join_requests(person)
+
+
+def test_groups_moderated_by_lists_the_moderators_groups(moderator, group, other_group):
+    join(moderator, other_group)  # a plain member there
+    assert list(permissions.groups_moderated_by(moderator)) == [group]
+
+
+def test_groups_moderated_by_lists_every_group_if_organiser(organiser, group, other_group):
+    assert set(permissions.groups_moderated_by(organiser)) == {group, other_group}
+
+
+def test_groups_moderated_by_is_empty_if_member_guest_expired_or_outsider(
+    member, guest, outsider, make_user, group
+):
+    expired = make_user("expired-mod@example.org")
+    join(expired, group, Role.MODERATOR, expires_at=timezone.now() - datetime.timedelta(days=1))
+    for person in (member, guest, outsider, expired):
+        assert not permissions.groups_moderated_by(person).exists()
+
+
+def test_needs_mfa_to_moderate_if_moderator_has_no_second_factor(make_user, group):
+    user = make_user("nomfa-mod@example.org")
+    join(user, group, Role.MODERATOR)
+    assert permissions.needs_mfa_to_moderate(user)
+    enable_mfa(user)
+    assert not permissions.needs_mfa_to_moderate(user)
+
+
+def test_needs_mfa_to_moderate_if_nobody_is_signed_in():
+    assert permissions.needs_mfa_to_moderate(AnonymousUser())
+
+
+def test_can_view_profile_if_owner_organiser_or_sharing_a_group(member, guest, organiser):
+    assert permissions.can_view_profile(member, member)
+    assert permissions.can_view_profile(guest, member)
+    assert permissions.can_view_profile(organiser, member)
+
+
+def test_cannot_view_profile_if_no_group_shared(member, other_member, outsider, expired_guest):
+    for viewer in (other_member, outsider, expired_guest):
+        assert not permissions.can_view_profile(viewer, member)
+    assert not permissions.can_view_profile(AnonymousUser(), member)

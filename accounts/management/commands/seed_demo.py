@@ -1,13 +1,15 @@
 """Demo data for a first look: known people with known passwords.
 
 Idempotent: running it again updates the same rows. Each app adds its part as
-a function in ``_seeders()``; it receives the demo users by key and must itself
-be idempotent.
+a function named in ``settings.DEMO_SEEDERS`` (in dependency order); it
+receives the demo users by key and must itself be idempotent.
 """
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.models import Sector, User
 
@@ -100,11 +102,8 @@ DEMO_USERS = [
 
 
 def _seeders():
-    # Each app's demo data, in dependency order.
-    from groups.seed import seed_groups
-    from meetings.seed import seed_meetings
-
-    return [seed_groups, seed_meetings]
+    # The apps above accounts are named in the settings, not imported here.
+    return [import_string(path) for path in settings.DEMO_SEEDERS]
 
 
 def seed_users() -> dict[str, User]:

@@ -1,10 +1,12 @@
-"""Discussion posts through the one Markdown pipeline, with @mentions of the
-group's people."""
+"""Text written in a group (discussion posts, chat messages) through the one
+Markdown pipeline, with @mentions of the group's people. Here, below the
+apps that write such text, so that none imports another for it."""
 
 from django.urls import reverse
 
 from core import markdown
-from groups.models import Membership
+
+from .models import Membership
 
 
 def mention_resolver(group):
@@ -30,7 +32,8 @@ def mention_resolver(group):
 
 
 def render_post(body: str, group) -> tuple[str, list]:
-    """The post's safe HTML and the people it mentions."""
+    """The safe HTML of a post or message written in ``group``, and the
+    people it mentions."""
     if not markdown.mentioned_handles(body):
         # No @ at all: no need to load the group's people (most chat messages).
         return markdown.render(body), []
