@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lock messages lint format check-deploy clean
+.PHONY: run test install lock messages lint format clean
 
 # What is installed is the lock, never a fresh resolution: a new machine gets
 # exactly the versions CI tested. `make lock` regenerates the locks from
@@ -43,6 +43,7 @@ test: install
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
