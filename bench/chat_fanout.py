@@ -72,7 +72,7 @@ for the fan-out share (``fanout_cpu_us_per_delivery_<n>``,
 and ``targets_met`` (the whole path: store + fan-out) and
 ``targets_met_fanout_only``.
 
-Targets (issue 6): ours delivered_ratio = 1.0, cpu_ratio_vs_stock ≤ 0.2,
+Targets (issue 11): ours delivered_ratio = 1.0, cpu_ratio_vs_stock ≤ 0.35 at 100 and 1,000,
 p99_ratio_vs_bare_1000 ≤ 3. The client runs on the first CPU, the servers on
 the others (``--no-pin``: wherever the kernel puts them). ``--profile DIR``
 records each server with py-spy during the window (pip install py-spy).
@@ -95,7 +95,7 @@ SCENARIOS = ((100, 5.0), (1000, 1.0))
 SERVERS = ("bare", "stock", "ours")
 CALIBRATION_MESSAGES = 20
 CALIBRATION_RATE = 5.0
-TARGETS = {"delivered_ratio": 1.0, "cpu_ratio_vs_stock": 0.2, "p99_ratio_vs_bare_1000": 3.0}
+TARGETS = {"delivered_ratio": 1.0, "cpu_ratio_vs_stock": 0.35, "p99_ratio_vs_bare_1000": 3.0}
 
 
 def parse_args():

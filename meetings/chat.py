@@ -60,6 +60,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from core.realtime import database_call
+from groups import permissions as group_permissions
 
 from . import permissions, selectors, services
 from .models import ChatMessage, ChatRoom
@@ -222,17 +223,20 @@ def _send_message(user, room_id: int, body: str, client_id) -> tuple[int, int]:
     user may see. A ``client_id`` this person sent a message under before
     gets that message's (id, seq), also if they could not send it now."""
     client_id = "" if client_id is None else str(client_id)
-    room = None
+    unknown = FrameRefused("forbidden", _("Unknown room."))
+    room = permissions.room_to_send(room_id)
     try:
-        room = permissions.access_room(user, room_id)
+        if room is None:
+            raise Http404
+        # message_send applies the group's rule (check_send_message).
         message = services.message_send(actor=user, room=room, body=body, client_id=client_id)
     except ValidationError as error:
         raise _invalid(error, "body") from None
     except (Http404, PermissionDenied) as denial:
         if sent := services.message_sent(user, client_id):
             return sent.pk, sent.seq
-        if room is None:
-            raise FrameRefused("forbidden", _("Unknown room.")) from None
+        if room is None or not group_permissions.is_member(user, room.group):
+            raise unknown from None  # missing and forbidden alike
         raise _refused(user, room, denial) from None
     return message.pk, message.seq
 

@@ -39,6 +39,16 @@ def access_room(user, pk) -> ChatRoom:
     return room
 
 
+def room_to_send(pk) -> ChatRoom | None:
+    """The room ``pk`` with its group and meeting, or None, *unchecked*: for
+    ``message_send``, whose ``check_send_message`` applies the group's rule
+    (``is_member``) itself. Reading the room through ``access_room`` as well
+    would decide the same rule twice for every chat message. Whoever is
+    refused because they do not take part must be answered as for a room
+    that does not exist (``meetings.chat``)."""
+    return ChatRoom.objects.select_related("group", "meeting").filter(pk=pk).first()
+
+
 def can_schedule(user, group) -> bool:
     """Schedule, edit, cancel meetings and write and publish minutes: moderators."""
     return group_permissions.is_moderator(user, group) and not group.archived
