@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# The address the browser uses: links in emails, and the one origin the socket
+# accepts (core/origins.py) besides CSRF_TRUSTED_ORIGINS.
+SITE_URL ?= http://$(HOST):$(PORT)
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install lock messages lint format clean
@@ -34,8 +37,8 @@ messages: $(STAMP)
 
 run: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py seed_demo --print-logins --url http://$(HOST):$(PORT)/
-	DEBUG=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
+	DEBUG=1 $(PY) manage.py seed_demo --print-logins --url $(SITE_URL)/
+	DEBUG=1 SITE_URL=$(SITE_URL) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -12,6 +12,7 @@ Every other app builds on these functions. Rules:
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import JoinRequest, Membership, Role, WorkingGroup
 
@@ -162,11 +163,43 @@ def needs_mfa_to_moderate(user) -> bool:
     must turn on two-factor authentication first. Callers have established
     that the user acts as a moderator or organiser (not as an author of
     their own post or document); views apply it with
-    ``groups.decorators.mfa_gate``, a consumer can call it as it is (it
-    reads the database)."""
+    ``groups.decorators.mfa_gate``, permission functions of actions that
+    also arrive over the socket with ``can_act_as_moderator`` (it reads
+    the database)."""
     from allauth.mfa.utils import is_mfa_enabled
 
     return not (user.is_authenticated and is_mfa_enabled(user))
+
+
+class MFARequired(PermissionDenied):
+    """Refused because a moderator or organiser has not turned on two-factor
+    authentication (``needs_mfa_to_moderate``); turning it on lifts it."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(
+            message
+            or _(
+                "Moderators and organisers protect their accounts with two-factor "
+                "authentication. Please turn it on to continue."
+            )
+        )
+
+
+def can_act_as_moderator(user, group: WorkingGroup) -> bool:
+    """Takes a moderator action in ``group`` now: moderates it
+    (``is_moderator``) and has two-factor authentication
+    (``needs_mfa_to_moderate``). For actions that reach a service without a
+    view's ``mfa_gate`` in front (socket frames)."""
+    return is_moderator(user, group) and not needs_mfa_to_moderate(user)
+
+
+def check_act_as_moderator(user, group: WorkingGroup) -> None:
+    """PermissionDenied unless ``user`` moderates ``group``; MFARequired (a
+    PermissionDenied) for a moderator without two-factor authentication."""
+    if not is_moderator(user, group):
+        raise PermissionDenied
+    if needs_mfa_to_moderate(user):
+        raise MFARequired
 
 
 def group_stream_access(user, key: str):

@@ -27,7 +27,8 @@ anything else gets an ``error`` frame and changes nothing::
         (at most one per person and room every TYPING_INTERVAL seconds;
         more are dropped silently)
     {"type": "presence.heartbeat", "room": 7}   (every 20 s; no answer)
-    {"type": "chat.mute", "room": 7, "user": 5, "minutes": 10}   (moderators)
+    {"type": "chat.mute", "room": 7, "user": 5, "minutes": 10}
+      (moderators with two-factor authentication)
       → ack {"request": "chat.mute", "room": 7, "user": 5, "until": "<ISO>"},
         then member.muted
     {"type": "chat.read", "room": 7, "seq": 118}
@@ -44,7 +45,10 @@ with the codes ``invalid`` (a field is missing, of the wrong kind or out of
 range, or the text is not acceptable; ``field`` names it), ``not_subscribed``
 (send, edit, delete, typing, heartbeat and mute need a subscription to the
 room's stream), ``forbidden`` (not allowed, with the reason; missing and
-forbidden rooms and messages alike), ``muted`` (with ``until``).
+forbidden rooms and messages alike), ``mfa_required`` (a moderator action,
+muting or deleting someone else's message, by a moderator who has not turned
+on two-factor authentication: the same gate as the moderator pages),
+``muted`` (with ``until``).
 
 Every handler authorises through ``meetings.permissions`` (the functions the
 pages use), reads through ``meetings.selectors`` and writes through
@@ -61,6 +65,7 @@ from django.utils.translation import gettext as _
 
 from core.realtime import database_call
 from groups import permissions as group_permissions
+from groups.permissions import MFARequired
 
 from . import permissions, selectors, services
 from .models import ChatMessage, ChatRoom
@@ -213,6 +218,13 @@ def _refused(user, room: ChatRoom, denial: PermissionDenied) -> FrameRefused:
     return FrameRefused("forbidden", reason)
 
 
+def _denied(denial: PermissionDenied) -> FrameRefused:
+    """``mfa_required`` when two-factor authentication is missing for a
+    moderator action, ``forbidden`` otherwise; with the reason."""
+    code = "mfa_required" if isinstance(denial, MFARequired) else "forbidden"
+    return FrameRefused(code, str(denial) or _("You may not do that here."))
+
+
 def _invalid(error: ValidationError, field: str) -> FrameRefused:
     return FrameRefused("invalid", " ".join(error.messages), field=field)
 
@@ -261,9 +273,11 @@ def _edit_message(user, message_id: int, body: str) -> ChatMessage:
 def _delete_message(user, message_id: int) -> ChatMessage:
     message = _message(user, message_id)
     try:
+        # Says why first (the service refuses without a reason of its own).
+        permissions.check_delete_message(user, message)
         return services.message_delete(actor=user, message=message)
     except PermissionDenied as denial:
-        raise FrameRefused("forbidden", str(denial) or _("You may not do that here.")) from None
+        raise _denied(denial) from None
 
 
 @database_call
@@ -292,7 +306,7 @@ def _mute(actor, room_id: int, user_id: int, minutes: int):
     except ValidationError as error:
         raise _invalid(error, "minutes" if error.code == "minutes" else "user") from None
     except PermissionDenied as denial:
-        raise FrameRefused("forbidden", str(denial)) from None
+        raise _denied(denial) from None
     return mute.until
 
 

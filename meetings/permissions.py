@@ -131,22 +131,42 @@ def can_edit_message(user, message: ChatMessage) -> bool:
 
 
 def can_delete_message(user, message: ChatMessage) -> bool:
+    """Its author, and the group's moderators with two-factor authentication
+    (``can_act_as_moderator``); nobody once it is deleted."""
     if message.deleted_at is not None:
         return False
-    return message.author_id == user.pk or group_permissions.is_moderator(user, message.room.group)
+    return message.author_id == user.pk or group_permissions.can_act_as_moderator(
+        user, message.room.group
+    )
+
+
+def check_delete_message(user, message: ChatMessage) -> None:
+    """PermissionDenied unless ``can_delete_message``; MFARequired (a
+    PermissionDenied) for a moderator without two-factor authentication
+    deleting someone else's message."""
+    if can_delete_message(user, message):
+        return
+    if message.deleted_at is None and group_permissions.is_moderator(user, message.room.group):
+        # Someone else's message (its author may delete it): what is missing
+        # is the second factor.
+        raise group_permissions.MFARequired
+    raise PermissionDenied(_("You may not delete this message."))
 
 
 def can_mute(user, room: ChatRoom) -> bool:
-    """Mute people in ``room`` at all: the group's moderators."""
-    return group_permissions.is_moderator(user, room.group)
+    """Mute people in ``room`` at all: the group's moderators with two-factor
+    authentication (``can_act_as_moderator``)."""
+    return group_permissions.can_act_as_moderator(user, room.group)
 
 
 def check_mute_member(actor, room: ChatRoom, target) -> None:
     """PermissionDenied unless ``actor`` may mute people in ``room``
-    (``can_mute``); ValidationError (code ``target``) unless ``target`` (a
+    (``can_mute``; MFARequired for a moderator without two-factor
+    authentication); ValidationError (code ``target``) unless ``target`` (a
     user, or None for nobody) is someone else who takes part in the group."""
-    if not can_mute(actor, room):
+    if not group_permissions.is_moderator(actor, room.group):
         raise PermissionDenied(_("Only moderators mute people."))
+    group_permissions.check_act_as_moderator(actor, room.group)
     if target is None or not group_permissions.is_member(target, room.group):
         raise ValidationError(_("This person is not in the group."), code="target")
     if target.pk == actor.pk:

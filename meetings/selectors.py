@@ -78,7 +78,10 @@ def chat_context(user, room: ChatRoom) -> dict:
         {"chat": {"room", "stream", "last_seq", "messages" (the last 50, oldest
          first: message payloads with "mine" and "created" (a datetime)),
          "has_more", "me", "can_send", "refusal" (why not, or None),
-         "can_send_when_open", "can_moderate", "closed", "archived",
+         "can_send_when_open", "can_moderate" (delete others' messages and
+         mute: a moderator with two-factor authentication),
+         "moderation_needs_mfa" (a moderator without it, who is told so),
+         "closed", "archived",
          "muted_until", "opens_at",
          "closes_at" (meeting rooms; None for the standing room), "last_read_seq",
          "unread", "max_chars", "strings", "history_page"}}
@@ -101,6 +104,7 @@ def chat_context(user, room: ChatRoom) -> dict:
     member = group_permissions.is_member(user, room.group)
     muted = permissions.muted_until(user, room) if member else None
     refusal = permissions.send_refusal(room, member=member, muted=muted)
+    can_moderate = permissions.can_mute(user, room)
     opens_at = closes_at = None
     if room.meeting_id is not None:
         opens_at, closes_at = room.meeting.room_open_window()
@@ -130,7 +134,9 @@ def chat_context(user, room: ChatRoom) -> dict:
             "can_send": refusal is None,
             "refusal": refusal,
             "can_send_when_open": permissions.can_send_when_open(room, member=member, muted=muted),
-            "can_moderate": permissions.can_mute(user, room),
+            "can_moderate": can_moderate,
+            "moderation_needs_mfa": not can_moderate
+            and group_permissions.is_moderator(user, room.group),
             # Why nobody writes here now, which the page says itself.
             "closed": not room.is_open(),
             "archived": room.group.archived,

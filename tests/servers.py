@@ -73,9 +73,17 @@ def daphne(
 ):
     """Runs ``daphne workspace.asgi:application`` with ``env`` added to this
     process's environment and ``args`` (e.g. ``--proxy-headers``) added to its
-    command line; yields (base_url, process); stops it afterwards."""
+    command line; yields (base_url, process); stops it afterwards. Its
+    ``SITE_URL`` (links in emails, the origin its socket accepts) is its own
+    base URL unless ``env`` names another (e.g. a proxy's in front)."""
     port = port or free_port()
-    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "workspace.settings", **env}
+    base_url = f"http://127.0.0.1:{port}"
+    child_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "workspace.settings",
+        "SITE_URL": base_url,
+        **env,
+    }
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
@@ -95,7 +103,6 @@ def daphne(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base_url + "/health/", process=process)
         yield base_url, process

@@ -1,6 +1,8 @@
 """Opening the workspace's socket in consumer tests (channels'
 WebsocketCommunicator against the ASGI application, in process)."""
 
+from urllib.parse import urlsplit
+
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -8,7 +10,15 @@ from django.test import Client
 
 from workspace.asgi import application
 
-ORIGIN = (b"origin", b"http://localhost")
+
+def site_origin() -> str:
+    """The origin of the site's own pages (``SITE_URL``'s scheme, host and
+    port): the one a browser sends when a page of the site opens the socket."""
+    address = urlsplit(settings.SITE_URL)
+    return f"{address.scheme}://{address.netloc}"
+
+
+ORIGIN = (b"origin", site_origin().encode())
 
 
 def session_cookie(user) -> tuple[bytes, bytes]:

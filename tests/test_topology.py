@@ -121,11 +121,14 @@ def socket_url(base_url: str) -> str:
     return base_url.replace("http://", "ws://", 1) + "/ws/"
 
 
-def open_socket(base_url: str, session: str | None = None, origin: str | None = None):
+def open_socket(base_url: str, session: str | None = None, *, origin: str):
+    """A socket to ``base_url`` (nginx or one daphne directly) as a page of
+    ``origin`` opens it: the site's pages send the site's origin (nginx's
+    address, the processes' SITE_URL), whichever process serves them."""
     headers = {"Cookie": f"sessionid={session}"} if session else {}
     return connect(
         socket_url(base_url),
-        origin=origin or base_url,
+        origin=origin,
         additional_headers=headers,
         open_timeout=TIMEOUT,
     )
@@ -195,6 +198,7 @@ def topology(django_db_setup, tmp_path_factory):
     media_root = workdir / "media"
     media_root.mkdir()
     database = servers.database_url(connection.settings_dict)  # the test database
+    port = servers.free_port()  # nginx's: the address people reach the site at
     env = {
         "DEBUG": "0",
         "SECRET_KEY": "topology-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
@@ -203,6 +207,7 @@ def topology(django_db_setup, tmp_path_factory):
         "REDIS_PREFIX": f"topology-{uuid.uuid4().hex[:12]}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CSRF_TRUSTED_ORIGINS": "",
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "TRUSTED_PROXY_COUNT": "1",
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_COOKIES": "0",
@@ -229,7 +234,6 @@ def topology(django_db_setup, tmp_path_factory):
         web_b, _ = stack.enter_context(
             servers.daphne(env=env, args=["--proxy-headers"], log_path=workdir / "daphne-b.log")
         )
-        port = servers.free_port()
         config = nginx_config(
             port=port,
             upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
@@ -327,20 +331,24 @@ async def test_websocket_through_nginx_needs_a_session_and_our_origin(topology, 
     user = member
     session = await asyncio.to_thread(log_in, topology.nginx, user.email, password)
 
-    async with open_socket(topology.nginx, session) as socket:
+    async with open_socket(topology.nginx, session, origin=topology.nginx) as socket:
         assert await next_frame(socket) == {"type": "hello", "user": user.pk}
         await socket.send(json.dumps({"type": "ping", "id": 7}))
         assert await next_frame(socket) == {"type": "pong", "id": 7}
 
     with pytest.raises(InvalidStatus) as refused:
-        async with open_socket(topology.nginx):
+        async with open_socket(topology.nginx, origin=topology.nginx):
             pass
     assert refused.value.response.status_code == 403
 
-    with pytest.raises(InvalidStatus) as foreign:
-        async with open_socket(topology.nginx, session, origin="http://evil.example"):
-            pass
-    assert foreign.value.response.status_code == 403
+    # Not the site: another host, and the same host on another port (a
+    # daphne's own address) or scheme.
+    https = topology.nginx.replace("http://", "https://", 1)
+    for origin in ("http://evil.example", topology.web_a, https):
+        with pytest.raises(InvalidStatus) as foreign:
+            async with open_socket(topology.nginx, session, origin=origin):
+                pass
+        assert foreign.value.response.status_code == 403, origin
 
 
 # --- (d) an event reaches sockets on both processes through Redis -----------------
@@ -363,9 +371,9 @@ async def test_event_published_once_reaches_sockets_on_both_processes(
         }
     }
     async with (
-        open_socket(topology.web_a, session) as on_a,
-        open_socket(topology.web_b, session) as on_b,
-        open_socket(topology.web_b, other_session) as on_b_other,
+        open_socket(topology.web_a, session, origin=topology.nginx) as on_a,
+        open_socket(topology.web_b, session, origin=topology.nginx) as on_b,
+        open_socket(topology.web_b, other_session, origin=topology.nginx) as on_b_other,
     ):
         for socket, owner in ((on_a, user), (on_b, user), (on_b_other, other)):
             assert await next_frame(socket) == {"type": "hello", "user": owner.pk}

@@ -9,11 +9,10 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from core import realtime
+from tests.sockets import ORIGIN
 from workspace.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://localhost")
 
 
 @pytest.fixture

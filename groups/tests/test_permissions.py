@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from groups import permissions
@@ -63,3 +64,26 @@ def test_cannot_view_profile_if_no_group_shared(member, other_member, outsider, 
     for viewer in (other_member, outsider, expired_guest):
         assert not permissions.can_view_profile(viewer, member)
     assert not permissions.can_view_profile(AnonymousUser(), member)
+
+
+def test_can_act_as_moderator_if_moderator_or_organiser_with_mfa(moderator, organiser, group):
+    assert permissions.can_act_as_moderator(moderator, group)
+    assert permissions.can_act_as_moderator(organiser, group)
+    permissions.check_act_as_moderator(moderator, group)
+
+
+def test_can_act_as_moderator_not_if_no_mfa_member_or_other_group(
+    make_user, member, other_moderator, group
+):
+    nomfa = make_user("nomfa-mod@example.org")
+    join(nomfa, group, Role.MODERATOR)
+    staff = make_user("nomfa-staff@example.org", is_staff=True)
+    for person in (nomfa, staff, member, other_moderator):
+        assert not permissions.can_act_as_moderator(person, group)
+    for person in (nomfa, staff):
+        with pytest.raises(permissions.MFARequired):
+            permissions.check_act_as_moderator(person, group)
+    for person in (member, other_moderator):
+        with pytest.raises(PermissionDenied) as refused:
+            permissions.check_act_as_moderator(person, group)
+        assert not isinstance(refused.value, permissions.MFARequired)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from groups import services
-from groups.models import Invitation, JoinRequest, Membership, Role
+from groups.models import Invitation, JoinRequest, Membership, Role, WorkingGroup
 
 from .conftest import enable_mfa, join
 
@@ -168,6 +168,40 @@ def test_moderator_without_mfa_is_led_to_enrol_before_any_moderator_action(
     assert not Invitation.objects.exists()
     enable_mfa(moderator)
     assert client.get(reverse("groups:manage", args=[group.slug])).status_code == 200
+
+
+def test_group_settings_saves_the_changes_and_audits_them(client, moderator, group):
+    client.force_login(moderator)
+    response = client.post(
+        reverse("groups:settings", args=[group.slug]),
+        {"name": "Fair and safe migration", "description": "New theme", "public_summary": ""},
+    )
+    assert response.status_code == 302
+    group.refresh_from_db()
+    assert (group.name, group.description) == ("Fair and safe migration", "New theme")
+    entry = group.audit_entries.get(action="group.updated")
+    assert entry.summary == "name, description"
+
+
+def test_join_request_queue_leads_moderator_without_mfa_to_enrol(client, make_user, group):
+    moderator = make_user("nomfa@example.org")
+    join(moderator, group, Role.MODERATOR)
+    JoinRequest.objects.create(
+        name="Jo Applicant", email="jo@example.org", motivation="Hello", group=group
+    )
+    client.force_login(moderator)
+    response = client.get(reverse("groups:join_requests"))
+    assert response["Location"] == reverse("mfa_index")
+    enable_mfa(moderator)
+    assert "jo@example.org" in client.get(reverse("groups:join_requests")).text
+
+
+def test_organiser_without_mfa_is_led_to_enrol_before_creating_a_group(client, make_user):
+    organiser = make_user("staff@example.org", is_staff=True)
+    client.force_login(organiser)
+    response = client.post(reverse("groups:create"), {"name": "New", "slug": "new"})
+    assert response["Location"] == reverse("mfa_index")
+    assert not WorkingGroup.objects.filter(slug="new").exists()
 
 
 def test_organiser_without_mfa_is_led_to_enrol_before_the_admin(client, make_user):

@@ -85,3 +85,23 @@ def test_chat_context_asks_the_same_number_of_queries_however_many_messages(
     room = type(room).objects.select_related("group", "meeting").get(pk=room.pk)
     with django_assert_max_num_queries(len(few.captured_queries)):
         selectors.chat_context(member, room)
+
+
+def test_chat_offers_no_moderator_controls_and_says_why_if_moderator_has_no_mfa(
+    client, make_user, group, moderator, room
+):
+    from groups.models import Role
+    from tests.fixtures.people import join
+
+    nomfa = make_user("nomfa@example.org", display_name="Nomfa Moderator")
+    join(nomfa, group, Role.MODERATOR)
+    context = selectors.chat_context(nomfa, room)["chat"]
+    assert context["can_moderate"] is False and context["moderation_needs_mfa"] is True
+    assert selectors.chat_context(moderator, room)["chat"]["moderation_needs_mfa"] is False
+    client.force_login(nomfa)
+    html = client.get(reverse("meetings:group_chat", args=[group.slug])).text
+    assert 'data-moderator="false"' in html
+    assert "data-chat-mfa" in html and reverse("mfa_index") in html
+    client.force_login(moderator)
+    html = client.get(reverse("meetings:group_chat", args=[group.slug])).text
+    assert 'data-moderator="true"' in html and "data-chat-mfa" not in html

@@ -116,3 +116,42 @@ def test_can_mute_member_not_if_member_or_target_outside_or_self(
     assert not permissions.can_mute_member(moderator, room, expired_guest)
     assert not permissions.can_mute_member(moderator, room, None)
     assert not permissions.can_mute_member(moderator, room, moderator)
+
+
+@pytest.fixture
+def moderator_without_mfa(make_user, group):
+    from groups.models import Role
+    from tests.fixtures.people import join
+
+    user = make_user("nomfa@example.org", display_name="Nomfa Moderator")
+    join(user, group, Role.MODERATOR)
+    return user
+
+
+def test_moderator_actions_in_chat_if_moderator_has_mfa(moderator, member, message, room):
+    assert permissions.can_mute(moderator, room)
+    assert permissions.can_delete_message(moderator, message)
+    permissions.check_delete_message(moderator, message)
+
+
+def test_moderator_actions_in_chat_need_mfa(moderator_without_mfa, member, message, room):
+    from groups.permissions import MFARequired
+
+    assert not permissions.can_mute(moderator_without_mfa, room)
+    assert not permissions.can_mute_member(moderator_without_mfa, room, member)
+    with pytest.raises(MFARequired, match="two-factor"):
+        permissions.check_mute_member(moderator_without_mfa, room, member)
+    assert not permissions.can_delete_message(moderator_without_mfa, message)
+    with pytest.raises(MFARequired):
+        permissions.check_delete_message(moderator_without_mfa, message)
+    # Their own messages are theirs to delete, two-factor or not.
+    own = services.message_send(actor=moderator_without_mfa, room=room, body="mine")
+    permissions.check_delete_message(moderator_without_mfa, own)
+
+
+def test_check_delete_message_refuses_a_member_others_message_plainly(guest, message):
+    from groups.permissions import MFARequired
+
+    with pytest.raises(PermissionDenied) as refused:
+        permissions.check_delete_message(guest, message)
+    assert not isinstance(refused.value, MFARequired)
