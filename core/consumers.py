@@ -14,6 +14,14 @@ Frames from the client::
 Frames to the client: ``hello``, ``pong``, ``subscribed`` {stream, seq},
 ``unsubscribed`` {stream, reason}, ``event`` {stream, seq, event, data},
 ``error`` {code, message}.
+
+Access is decided again whenever it may have changed: on ``access.changed`` or
+``membership.revoked`` on the person's own stream every subscription is
+authorised afresh (its group and end replaced), on ``access.changed`` on a
+stream that stream is, and each subscription with an end is decided again when
+the end comes. The session is checked again (``core.sessions``) on
+``sessions.changed`` and when it expires; a socket whose session has ended is
+closed with 4401, as one that never had a session.
 """
 
 import asyncio
@@ -29,12 +37,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from . import ratelimit, realtime, streams
 from .checks import patch_applies
 from .daphne_ws import daphne_protocol, text_frame, write_frame
 from .hub import get_hub
 from .realtime import user_stream
+from .sessions import SESSIONS_CHANGED, session_fingerprint, session_state
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +53,12 @@ CLOSE_UNAUTHENTICATED = 4401
 MAX_SUBSCRIPTIONS = 50
 # Events read from the database at a time when catching up.
 CATCH_UP_PAGE = 500
+# The longest a socket waits before deciding an access end or its session's
+# expiry again: a wall clock that was set meanwhile, or a session deleted
+# without an event (its row removed by hand), is noticed by then.
+MAX_TIMER_DELAY = 3600.0
+# Events on the person's own stream after which every subscription is decided afresh.
+ACCESS_EVENTS = frozenset({"access.changed", "membership.revoked"})
 
 
 def error_frame(code: str, message: str, **extra) -> str:
@@ -52,6 +68,21 @@ def error_frame(code: str, message: str, **extra) -> str:
 @database_sync_to_async
 def _authorize(user, stream):
     return streams.authorize(user, stream)
+
+
+@database_sync_to_async
+def _authorize_all(user, names):
+    return {stream: streams.authorize(user, stream) for stream in names}
+
+
+@database_sync_to_async
+def _session_state(session_key, user_id):
+    return session_state(session_key, user_id)
+
+
+def _delay_until(moment) -> float:
+    """Seconds from now until ``moment``, within [0.05, MAX_TIMER_DELAY]."""
+    return min(max((moment - timezone.now()).total_seconds(), 0.05), MAX_TIMER_DELAY)
 
 
 @database_sync_to_async
@@ -134,6 +165,17 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
         self.subscriptions: dict[str, Subscription] = {}
+        # The session the socket was opened with (None where the scope has
+        # none, as in tests that put a user in the scope themselves).
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None) if session is not None else None
+        self.session_timer: asyncio.TimerHandle | None = None
+        self.session_ended = False
+        # Counts the times access was decided afresh: a subscription authorised
+        # while this moved on is decided again (see frame_subscribe).
+        self.access_epoch = 0
+        self.access_lock = asyncio.Lock()
+        self.background: set[asyncio.Task] = set()
         # Names this socket among the user's sockets in every process (presence).
         self.connection_id = uuid.uuid4().hex
         # With the fast path off, frames go through channels' wrappers as well.
@@ -148,10 +190,16 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         own = user_stream(self.user.pk)
         await self._join(own, streams.Access(), await _last_seq(own))
         await self.send_json({"type": "hello", "user": self.user.pk})
+        # Once more now that the socket follows its own stream, where the end
+        # of the session is announced: this also learns when it expires.
+        await self._check_session()
 
     async def disconnect(self, code):
+        self._cancel_session_timer()
         for stream in list(self.subscriptions):
             await self._leave(stream)
+        for task in list(self.background):
+            task.cancel()
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         # Acks, answers and errors take the way of events (see deliver).
@@ -167,14 +215,30 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
 
     # --- subscriptions --------------------------------------------------------
 
+    def _later(self, delay: float, function, *args) -> asyncio.TimerHandle:
+        """Runs ``await function(*args)`` as a task after ``delay`` seconds."""
+
+        def start():
+            task = asyncio.ensure_future(function(*args))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+        return asyncio.get_running_loop().call_later(delay, start)
+
+    def _arm(self, stream: str, subscription: Subscription) -> None:
+        """(Re)sets the timer that decides the subscription again at its end."""
+        if subscription.timer is not None:
+            subscription.timer.cancel()
+            subscription.timer = None
+        if subscription.access.expires_at is not None:
+            subscription.timer = self._later(
+                _delay_until(subscription.access.expires_at), self._reauthorize, {stream}
+            )
+
     async def _join(self, stream, access, last) -> None:
         await get_hub().add(stream, self)
         subscription = Subscription(access, last)
-        if access.expires_at is not None:
-            delay = max(0.0, (access.expires_at - timezone.now()).total_seconds())
-            subscription.timer = asyncio.get_running_loop().call_later(
-                delay, lambda: asyncio.ensure_future(self._recheck(stream))
-            )
+        self._arm(stream, subscription)
         self.subscriptions[stream] = subscription
 
     async def _leave(self, stream, reason: str | None = None) -> None:
@@ -196,19 +260,83 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("Stream hook %r failed for %s", hook, stream)
 
-    async def _recheck(self, stream) -> None:
-        """Ends the subscription if access is gone (a guest's end passed)."""
-        if stream in self.subscriptions and await _authorize(self.user, stream) is None:
-            await self._leave(stream, reason="access")
+    async def _reauthorize(self, only: set[str] | None = None) -> None:
+        """Decides the subscriptions (all, or those in ``only``) afresh with the
+        apps' authorisers: each one still allowed takes its new access (group
+        and end, its timer set again), each one no longer allowed ends with
+        ``unsubscribed`` {reason: "access"}. The person's own stream stays."""
+        self.access_epoch += 1
+        async with self.access_lock:
+            own = user_stream(self.user.pk)
+            current = {
+                stream: subscription
+                for stream, subscription in self.subscriptions.items()
+                if stream != own and (only is None or stream in only)
+            }
+            if not current:
+                return
+            decided = await _authorize_all(self.user, list(current))
+            for stream, access in decided.items():
+                subscription = current[stream]
+                if self.subscriptions.get(stream) is not subscription:
+                    continue  # ended (or made anew) meanwhile
+                if access is None:
+                    await self._leave(stream, reason="access")
+                else:
+                    subscription.access = access
+                    self._arm(stream, subscription)
 
-    async def _recheck_group(self, group_id) -> None:
-        for stream, subscription in list(self.subscriptions.items()):
-            if subscription.access.group_id == group_id:
-                await self._recheck(stream)
+    # --- the session ----------------------------------------------------------
+
+    def _cancel_session_timer(self) -> None:
+        if self.session_timer is not None:
+            self.session_timer.cancel()
+            self.session_timer = None
+
+    async def _check_session(self) -> bool:
+        """Closes the socket if its session no longer signs the person in;
+        otherwise takes the user as they are now and waits for the session's
+        expiry date (it may have moved) to check again."""
+        if self.session_key is None or self.session_ended:
+            return not self.session_ended
+        state = await _session_state(self.session_key, self.user.pk)
+        if self.session_ended:
+            return False
+        if state.user is None:
+            await self._end_session()
+            return False
+        self.user = state.user
+        self._cancel_session_timer()
+        if state.expires_at is not None:
+            self.session_timer = self._later(_delay_until(state.expires_at), self._check_session)
+        return True
+
+    async def _end_session(self) -> None:
+        """The session ended: nothing more is delivered, the socket closes as
+        an unauthenticated one would (the page does not reconnect)."""
+        self.session_ended = True
+        self._cancel_session_timer()
+        for stream in list(self.subscriptions):
+            await self._leave(stream)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _sessions_changed(self, data: dict) -> None:
+        ended = data.get("ended") if isinstance(data, dict) else None
+        if (
+            isinstance(ended, str)
+            and self.session_key is not None
+            and constant_time_compare(ended, session_fingerprint(self.session_key))
+        ):
+            await self._end_session()  # this session was signed out
+        elif await self._check_session():
+            # e.g. no longer staff: who may follow what is decided again too.
+            await self._reauthorize()
 
     # --- inbound frames -------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.session_ended:
+            return  # closing: the session that signed it in is over
         if bytes_data is not None:
             await self.send(text_data=error_frame("binary", "Only text frames are accepted."))
             return
@@ -259,15 +387,24 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self.send(text_data=error_frame("too_many", "Too many subscriptions."))
             return
+        epoch = self.access_epoch
         access = await _authorize(self.user, stream)
         if access is None:
             await self.send(text_data=error_frame("forbidden", "Unknown stream.", stream=stream))
+            return
+        if self.session_ended:
             return
         # Join first, then read: an event committed in between arrives twice
         # at most, and the sequence check sends it once.
         current = await _last_seq(stream)
         await self._join(stream, access, current if since is None else since)
         await self.send_json({"type": "subscribed", "stream": stream, "seq": current})
+        if self.access_epoch != epoch:
+            # Access changed while this was being authorised: decide again
+            # (the event that said so found no subscription to decide).
+            await self._reauthorize({stream})
+            if stream not in self.subscriptions:
+                return
         if since is not None and since < current:
             await self._catch_up(stream, until=current)
         await self._run_hook(streams.hooks(stream)[0], stream)
@@ -300,6 +437,8 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
                 if event["seq"] > subscription.last:
                     subscription.last = event["seq"]
                     await self.send_json(event)
+                    # Missed live (the layer lost it): it counts all the same.
+                    await self._handle(stream, event["event"], event["data"])
             if len(events) < CATCH_UP_PAGE:
                 return
 
@@ -340,10 +479,21 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         protocol = self.daphne_protocol
         if frame is None or protocol is None or not write_frame(protocol, frame):
             await self.frame_send({"type": "websocket.send", "text": text})
-        event = message["event"]
-        if event == "membership.revoked" and stream == user_stream(self.user.pk):
-            await self._recheck_group(message["data"].get("group"))
+        # Awaited before the next event of the process is delivered, so that
+        # none reaches a socket that has just lost it.
+        await self._handle(stream, message["event"], message["data"])
+
+    async def _handle(self, stream: str, event: str, data) -> None:
+        """What a delivered event means for the socket itself."""
+        if stream == user_stream(self.user.pk):
+            if event in ACCESS_EVENTS:
+                # A membership ended, or its role or end changed: every
+                # subscription, whichever group it was granted through (a
+                # thread may have moved since), is decided afresh.
+                await self._reauthorize()
+            elif event == SESSIONS_CHANGED:
+                await self._sessions_changed(data)
         elif event == "access.changed":
             # e.g. a thread moved to another group or was hidden: who may
             # follow the stream is decided afresh.
-            await self._recheck(stream)
+            await self._reauthorize({stream})

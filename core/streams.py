@@ -28,8 +28,10 @@ from django.core.exceptions import ValidationError
 
 @dataclass(frozen=True)
 class Access:
-    """A granted subscription: which group it belongs to (so that losing the
-    group ends it) and when it ends by itself (a guest's access end)."""
+    """A granted subscription: the group it was granted through, and when it
+    ends by itself (a guest's access end: the socket decides it again then).
+    Whenever access may have changed the socket asks the authoriser again and
+    replaces both (core.consumers), so neither outlives a move or a new end."""
 
     group_id: int | None = None
     expires_at: datetime.datetime | None = None

@@ -4,8 +4,11 @@ Every function checks permission itself, runs in one transaction, writes an
 audit entry, and publishes its realtime events after commit:
 
 - ``group:<id>``  ``membership.changed`` {group, user, role, active} — to the group
-- ``user:<id>``   ``membership.revoked`` {group} — to the person who lost access
-  (their open sockets drop the group's streams), ``membership.created`` {group}
+- ``user:<id>``   ``membership.revoked`` {group} — to the person who lost access,
+  ``access.changed`` {group} — to the person whose role or access end changed
+  (on either, their open sockets decide every subscription afresh: the streams
+  no longer allowed end, the others follow the new end),
+  ``membership.created`` {group}
 """
 
 import datetime
@@ -44,6 +47,10 @@ def _membership_changed(membership: Membership) -> None:
         "active": membership.is_valid,
     }
     emit(group_stream(membership.group_id), "membership.changed", payload)
+
+
+def _access_changed(membership: Membership) -> None:
+    emit(user_stream(membership.user_id), "access.changed", {"group": membership.group_id})
 
 
 def _require_guest_end(role: str, expires_at) -> None:
@@ -155,7 +162,8 @@ def membership_change_role(
     *, actor: User, membership: Membership, role: str, expires_at: datetime.datetime | None = None
 ) -> Membership:
     """Gives a member another role (a guest needs an access end date). The last
-    moderator keeps their role. Moderators only."""
+    moderator keeps their role. Moderators only. Sends ``membership.changed``
+    and ``access.changed`` (to the person)."""
     group = membership.group
     permissions.check_moderate_group(actor, group)
     if role not in Role.values:
@@ -190,13 +198,15 @@ def membership_change_role(
             new=role,
         )
         _membership_changed(membership)
+        _access_changed(membership)
     return membership
 
 
 def membership_extend(
     *, actor: User, membership: Membership, expires_at: datetime.datetime
 ) -> Membership:
-    """Moves a guest's access end date. Moderators only."""
+    """Moves a guest's access end date (earlier or later). Moderators only.
+    Sends ``membership.changed`` and ``access.changed`` (to the person)."""
     permissions.check_moderate_group(actor, membership.group)
     if membership.role != Role.GUEST:
         raise ValidationError(_("Only a guest's access has an end date."), code="not_guest")
@@ -213,6 +223,7 @@ def membership_extend(
             until=expires_at.isoformat(),
         )
         _membership_changed(membership)
+        _access_changed(membership)
     return membership
 
 
