@@ -37,8 +37,8 @@ time to the response's headers, the server's CPU time and peak RSS growth;
     mem_growth_mb_slow_client: the slow client).
 Targets (issue 11): ratio_stream <= 5 (streamed through Python, without
 nginx), ratio_accel <= 1.5 (behind nginx: the authorising request is a fixed
-cost), memory growth <= 20 MB per download (4 at once and the slow client). The last line is one JSON
-object.
+cost), memory growth <= 20 MB per download (4 at once and the slow client).
+The last line is one JSON object.
 """
 
 import argparse
