@@ -41,13 +41,23 @@ class WorkspaceSocket {
         document.dispatchEvent(new CustomEvent("ws:event", { detail: frame }));
         return;
       }
+      if (frame.type === "hello") this.sessionRetried = false;
       if (frame.type === "unsubscribed") this.streams.delete(frame.stream);
       document.dispatchEvent(new CustomEvent(`ws:${frame.type}`, { detail: frame }));
     });
     this.ws.addEventListener("close", (event) => {
       document.documentElement.dataset.socket = "closed";
       document.dispatchEvent(new CustomEvent("ws:close", { detail: { code: event.code } }));
-      if (event.code === 4401) return; // signed out: reconnecting cannot help
+      if (event.code === 4401) {
+        // The socket's session ended. The browser may hold a newer session of
+        // the same person (a password changed in another tab renews it): one
+        // more try; if that is refused too, the person is signed out.
+        if (!this.sessionRetried) {
+          this.sessionRetried = true;
+          setTimeout(() => this.connect(), MIN_DELAY);
+        }
+        return;
+      }
       const jitter = Math.random() * this.delay * 0.3;
       setTimeout(() => this.connect(), this.delay + jitter);
       this.delay = Math.min(this.delay * 2, MAX_DELAY);

@@ -124,3 +124,41 @@ def test_browser_errors_are_reported_if_page_breaks_the_csp(page, server):
     page.wait_for_function("window.__cspViolations.length > 0")
     with pytest.raises(AssertionError, match="style-src-elem"):
         assert_no_browser_errors(page)
+
+
+def test_password_change_keeps_this_browser_live_and_closes_the_others(
+    new_context, server, user, password
+):
+    """A password change renews the session of the browser it was made in:
+    that browser's other tabs reconnect with it (static/js/socket.js tries
+    once more after a 4401), while another browser's session has ended and
+    its socket stays closed."""
+    here = new_context()
+    changing, other_tab = here.new_page(), here.new_page()
+    login(changing, server, user.email, password)
+    other_tab.goto(server + "/")
+    elsewhere = new_context().new_page()
+    login(elsewhere, server, user.email, password)
+    for page in (other_tab, elsewhere):
+        expect(page.locator("html[data-socket=open]")).to_have_count(1)
+        page.evaluate(
+            "document.addEventListener('ws:close', (e) => { const html = document.documentElement;"
+            " html.dataset.closes = `${html.dataset.closes || ''} ${e.detail.code}`; })"
+        )
+
+    changing.goto(server + "/accounts/password/change/")
+    changing.get_by_label("Current Password").fill(password)
+    changing.get_by_label("New Password", exact=True).fill("a-new-horse-battery-staple")
+    changing.get_by_label("New Password (again)").fill("a-new-horse-battery-staple")
+    changing.get_by_role("button", name="Change Password").click()
+    expect(changing.get_by_role("status")).to_contain_text("Password successfully changed.")
+
+    # The other tab of this browser was closed with 4401 and is open again.
+    expect(other_tab.locator("html[data-closes~='4401']")).to_have_count(1)
+    expect(other_tab.locator("html[data-socket=open]")).to_have_count(1, timeout=10_000)
+    # The other browser's session has ended: closed, and it stays closed (its
+    # tries are refused at the handshake).
+    expect(elsewhere.locator("html[data-closes~='4401']")).to_have_count(1)
+    elsewhere.wait_for_timeout(2_000)
+    expect(elsewhere.locator("html[data-socket=closed]")).to_have_count(1)
+    assert_no_browser_errors(other_tab)
