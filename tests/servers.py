@@ -225,3 +225,24 @@ http {{
             yield process
         finally:
             stop(process)
+
+
+@contextlib.contextmanager
+def two_daphnes(tmp_path: Path, *, database_url: str, redis_url: str, redis_prefix: str):
+    """Two daphne processes sharing ``database_url`` and Redis under
+    ``redis_prefix`` (plain HTTP, debug settings); yields their base URLs."""
+    env = {
+        "DEBUG": "1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": redis_prefix,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    with (
+        daphne(env=env, log_path=tmp_path / "a.log") as (web_a, _a),
+        daphne(env=env, log_path=tmp_path / "b.log") as (web_b, _b),
+    ):
+        yield web_a, web_b

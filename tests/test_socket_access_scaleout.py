@@ -35,23 +35,15 @@ def two_processes(tmp_path):
     reason = missing_services()
     if reason:
         pytest.skip(reason)
-    env = {
-        "DEBUG": "1",
-        "DATABASE_URL": servers.database_url(connection.settings_dict),
-        "REDIS_URL": REDIS_URL,
-        # This run's own prefix (conftest.py): what the services publish here
-        # reaches the servers.
-        "REDIS_PREFIX": os.environ["REDIS_PREFIX"],
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    with (
-        servers.daphne(env=env, log_path=tmp_path / "a.log") as (web_a, _a),
-        servers.daphne(env=env, log_path=tmp_path / "b.log") as (web_b, _b),
-    ):
-        yield web_a, web_b
+    # This run's own prefix (conftest.py): what the services publish here
+    # reaches the servers.
+    with servers.two_daphnes(
+        tmp_path,
+        database_url=servers.database_url(connection.settings_dict),
+        redis_url=REDIS_URL,
+        redis_prefix=os.environ["REDIS_PREFIX"],
+    ) as urls:
+        yield urls
 
 
 @pytest.fixture
