@@ -47,15 +47,21 @@ class Role(models.TextChoices):
     GUEST = "guest", _("Guest")
 
 
+def valid_membership_q(prefix: str = "", at=None) -> Q:
+    """The condition of a membership that grants access now (``prefix``: the
+    path to the membership from the model filtered, e.g. ``"memberships__"``):
+    active and, for guests, not expired. Expiry is decided at read time, so
+    an expired guest loses access at once, with no scheduled job."""
+    at = at or timezone.now()
+    return Q(**{f"{prefix}active": True}) & (
+        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": at})
+    )
+
+
 class MembershipQuerySet(models.QuerySet):
     def valid(self, at=None):
-        """Memberships that grant access now: active and, for guests, not expired.
-
-        Expiry is decided here at read time, so an expired guest loses access
-        at once, with no scheduled job.
-        """
-        at = at or timezone.now()
-        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at), active=True)
+        """Memberships that grant access now (``valid_membership_q``)."""
+        return self.filter(valid_membership_q(at=at))
 
 
 class Membership(models.Model):

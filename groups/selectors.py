@@ -1,24 +1,16 @@
 """Reads for the groups pages; each starts from what the user may see."""
 
-from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.db.models import Count, QuerySet
 
-from .models import AuditEntry, Membership, WorkingGroup
+from .models import AuditEntry, Membership, WorkingGroup, valid_membership_q
 from .permissions import groups_visible_to, members_visible_to, valid_memberships
-
-
-def _valid_member_filter(prefix: str = "memberships__") -> Q:
-    now = timezone.now()
-    return Q(**{f"{prefix}active": True}) & (
-        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
-    )
 
 
 def dashboard_groups(user) -> list[WorkingGroup]:
     """The user's groups with their member count and the user's own role."""
     groups = list(
         groups_visible_to(user)
-        .annotate(member_count=Count("memberships", filter=_valid_member_filter()))
+        .annotate(member_count=Count("memberships", filter=valid_membership_q("memberships__")))
         .order_by("archived", "name")
     )
     roles = dict(valid_memberships(user).values_list("group_id", "role"))
