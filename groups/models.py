@@ -278,3 +278,29 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}: {self.summary}"
+
+
+class GroupVisitQuerySet(models.QuerySet):
+    def mark(self, user, group, at=None) -> None:
+        """Records that ``user`` opened ``group``'s page now (or ``at``)."""
+        self.update_or_create(user=user, group=group, defaults={"seen_at": at or timezone.now()})
+
+
+class GroupVisit(models.Model):
+    """When a person last opened a group's page: what the home page counts as
+    new in that group (documents, versions, minutes) is what came after it.
+    A personal mark that no one else sees, like a thread's read mark."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(WorkingGroup, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = GroupVisitQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "group"], name="group_visit_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.group} · {self.seen_at:%Y-%m-%d %H:%M}"
