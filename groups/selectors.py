@@ -1,9 +1,16 @@
 """Reads for the groups pages; each starts from what the user may see."""
 
+from collections.abc import Iterable
+
 from django.db.models import Count, QuerySet
 
-from .models import AuditEntry, Membership, WorkingGroup, valid_membership_q
-from .permissions import groups_visible_to, members_visible_to, valid_memberships
+from .models import AuditEntry, JoinRequest, Membership, WorkingGroup, valid_membership_q
+from .permissions import (
+    groups_moderated_by,
+    groups_visible_to,
+    members_visible_to,
+    valid_memberships,
+)
 
 
 def dashboard_groups(user) -> list[WorkingGroup]:
@@ -17,6 +24,22 @@ def dashboard_groups(user) -> list[WorkingGroup]:
     for group in groups:
         group.my_role = roles.get(group.pk)
     return groups
+
+
+def join_requests_waiting(user, groups: Iterable[WorkingGroup]) -> dict[int, int]:
+    """For each of ``groups`` that ``user`` moderates and that has any: the
+    number of pending join requests (those of the user's queue). One query."""
+    rows = (
+        JoinRequest.objects.filter(
+            status=JoinRequest.Status.PENDING,
+            group_id__in=[group.pk for group in groups],
+            group__in=groups_moderated_by(user),
+        )
+        .values_list("group_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
 
 
 def member_directory(user, group: WorkingGroup) -> QuerySet[Membership]:

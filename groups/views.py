@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -28,7 +29,7 @@ from .forms import (
     JoinRequestForm,
     RoleForm,
 )
-from .models import Invitation, Membership, Role
+from .models import GroupVisit, Invitation, Membership, Role
 
 
 def _error_text(error: ValidationError) -> str:
@@ -36,11 +37,22 @@ def _error_text(error: ValidationError) -> str:
 
 
 def dashboard(request):
+    """The home page: the person's groups, each with what is new in it. What
+    is new comes from the apps above groups, through the function that
+    ``settings.DASHBOARD_NEWS`` names (``user, groups -> {group id: news}``)."""
     groups = selectors.dashboard_groups(request.user)
+    news_rule = getattr(settings, "DASHBOARD_NEWS", None)
+    news = import_string(news_rule)(request.user, groups) if news_rule and groups else {}
+    for group in groups:
+        group.news = news.get(group.pk)
     return render(
         request,
         "groups/dashboard.html",
-        {"groups": groups, "can_create": permissions.can_create_group(request.user)},
+        {
+            "groups": groups,
+            "can_create": permissions.can_create_group(request.user),
+            "has_join_requests": permissions.can_handle_join_requests(request.user),
+        },
     )
 
 
@@ -59,6 +71,8 @@ def group_create(request):
 @group_view
 def group_detail(request, group):
     membership = permissions.membership_of(request.user, group)
+    # What the home page counts as new in this group is what comes after now.
+    GroupVisit.objects.mark(request.user, group)
     return render(
         request,
         "groups/group_detail.html",

@@ -1,16 +1,32 @@
 """Reads of meetings and chat rooms for pages and socket frames: they start
-from objects the caller got through ``meetings.permissions``."""
+from objects the caller got through ``meetings.permissions``, or from its
+``meetings_visible_to`` (the home page's news, the search)."""
 
 import datetime
+from collections.abc import Iterable
 
 from django.conf import settings
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.realtime import last_seq
 from groups import permissions as group_permissions
+from groups.models import GroupVisit, WorkingGroup
 
 from . import permissions
-from .models import ChatRoom, RoomReadState
+from .models import ChatRoom, Meeting, RoomReadState
 from .services import message_payload
 
 HISTORY_PAGE = 50
@@ -150,3 +166,108 @@ def chat_context(user, room: ChatRoom) -> dict:
             "strings": _strings(),
         }
     }
+
+
+# --- The home page and the search ------------------------------------------------
+
+MINUTES_LISTED = 3
+
+
+def next_meetings(user, groups: Iterable[WorkingGroup], *, at=None) -> dict[int, Meeting]:
+    """For each of ``groups`` that has one, its next meeting ``user`` may see:
+    the first scheduled one not yet over (``at``, default now), with
+    ``is_open`` set while its room is open (then the page shows the video
+    link). One query, whatever the number of groups and meetings."""
+    at = at or timezone.now()
+    meetings = (
+        permissions.meetings_visible_to(user)
+        .filter(
+            group_id__in=[group.pk for group in groups],
+            status=Meeting.Status.SCHEDULED,
+            ends_at__gt=at,
+        )
+        .annotate(
+            place=Window(
+                RowNumber(), partition_by=[F("group_id")], order_by=[F("starts_at"), F("pk")]
+            )
+        )
+        .filter(place=1)
+    )
+    found = {}
+    for meeting in meetings:
+        opens, closes = meeting.room_open_window()
+        meeting.is_open = opens <= at <= closes
+        found[meeting.group_id] = meeting
+    return found
+
+
+def minutes_published_since_visit(
+    user, groups: Iterable[WorkingGroup], *, listed: int = MINUTES_LISTED
+) -> dict[int, list[Meeting]]:
+    """For each of ``groups`` that has any: the meetings whose minutes were
+    published since ``user`` last opened the group's page (all, if never),
+    newest first, at most ``listed`` of them; the first carries
+    ``minutes_count``, the number of all. Published minutes are for everyone
+    who sees the meeting (``permissions.can_read_minutes``). One query."""
+    visits = GroupVisit.objects.filter(user_id=user.pk, group_id=OuterRef("group_id"))
+    meetings = (
+        permissions.meetings_visible_to(user)
+        .filter(group_id__in=[group.pk for group in groups], minutes_published_at__isnull=False)
+        .alias(seen_at=Subquery(visits.values("seen_at")[:1]))
+        .filter(Q(seen_at__isnull=True) | Q(minutes_published_at__gt=F("seen_at")))
+        .annotate(
+            place=Window(
+                RowNumber(),
+                partition_by=[F("group_id")],
+                order_by=[F("minutes_published_at").desc(), F("pk").desc()],
+            ),
+            minutes_count=Window(Count("pk"), partition_by=[F("group_id")]),
+        )
+        .filter(place__lte=listed)
+        .order_by("group_id", "place")
+    )
+    found: dict[int, list[Meeting]] = {}
+    for meeting in meetings:
+        found.setdefault(meeting.group_id, []).append(meeting)
+    return found
+
+
+def _minutes_readable(user) -> Q:
+    """``permissions.can_read_minutes`` for many meetings: published minutes
+    for everyone who sees the meeting, drafts for the group's moderators."""
+    return Q(minutes_published_at__isnull=False) | Q(
+        group__in=group_permissions.groups_moderated_by(user)
+    )
+
+
+def meeting_search(
+    user, *, words: list[str], without: list[str] = (), group=None, limit: int = 20
+) -> QuerySet[Meeting]:
+    """Meetings ``user`` may see (``meetings_visible_to``) whose title, agenda
+    or minutes (only minutes the user may read) contain every one of
+    ``words`` and none of ``without`` (case-insensitive), in ``group`` only if
+    given; the latest first, at most ``limit``. Each carries
+    ``minutes_readable``. No words: none."""
+    if not words:
+        return Meeting.objects.none()
+    readable = _minutes_readable(user)
+    meetings = permissions.meetings_visible_to(user)
+    if group is not None:
+        meetings = meetings.filter(group=group)
+
+    def found(word: str) -> Q:
+        return (
+            Q(title__icontains=word)
+            | Q(agenda__icontains=word)
+            | (readable & Q(minutes__icontains=word))
+        )
+
+    for word in words:
+        meetings = meetings.filter(found(word))
+    for word in without:
+        meetings = meetings.exclude(found(word))
+    return (
+        meetings.annotate(minutes_readable=ExpressionWrapper(readable, output_field=BooleanField()))
+        .select_related("group")
+        .order_by("-starts_at", "-pk")[:limit]
+    )

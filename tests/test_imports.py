@@ -1,5 +1,5 @@
 """The layers between apps (DESIGN.md, STYLE.md): core < accounts < groups <
-discussions, documents, meetings; an app imports only from the layers below it,
+discussions, documents, meetings < home; an app imports only from the layers below it,
 lazily or not. The import-linter contracts in pyproject.toml state them;
 ``lint-imports`` checks them here, so ``make test`` fails on a cycle as CI does."""
 
@@ -37,6 +37,7 @@ def test_layer_contract_states_the_design_order():
     (layers,) = [c for c in _config()["contracts"] if c["type"] == "layers"]
     assert layers["layers"] == [
         "workspace",
+        "home",
         "discussions | documents | meetings",
         "groups",
         "accounts",
@@ -71,3 +72,11 @@ def test_lint_imports_fails_if_documents_reads_discussions_permissions(tmp_path)
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "documents.probe -> discussions.permissions" in result.stdout
+
+
+def test_lint_imports_fails_if_meetings_imports_the_home_app(tmp_path):
+    copy_of_the_apps(tmp_path)
+    (tmp_path / "meetings" / "probe.py").write_text("from home.search import query_words\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "meetings.probe -> home.search" in result.stdout

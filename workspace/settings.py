@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,8 @@ ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
 # What accounts (a layer below groups) takes from above instead of importing it.
 PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
 DEMO_SEEDERS = ["groups.seed.seed_groups", "meetings.seed.seed_meetings"]
+# What groups' home page takes from the apps above it: what is new in each group.
+DASHBOARD_NEWS = "home.selectors.group_news"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
