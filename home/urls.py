@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import search
+
+app_name = "home"
+urlpatterns = [
+    path("search/all/", search.search, name="search"),
+]
