@@ -282,8 +282,11 @@ class AuditEntry(models.Model):
 
 class GroupVisitQuerySet(models.QuerySet):
     def mark(self, user, group, at=None) -> None:
-        """Records that ``user`` opened ``group``'s page now (or ``at``)."""
-        self.update_or_create(user=user, group=group, defaults={"seen_at": at or timezone.now()})
+        """Records that ``user`` opened ``group``'s page now (or ``at``): one
+        UPDATE once the person has been there before."""
+        at = at or timezone.now()
+        if not self.filter(user=user, group=group).update(seen_at=at):
+            self.update_or_create(user=user, group=group, defaults={"seen_at": at})
 
 
 class GroupVisit(models.Model):

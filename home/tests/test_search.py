@@ -4,6 +4,7 @@ result only for those who may open it."""
 import datetime
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from discussions import services as discussion_services
@@ -194,3 +195,28 @@ def test_search_page_is_german_if_viewer_is_german(client, member, content):
     html = client.get(SEARCH, {"q": "harvest"}).text
     assert "1 Dokument" in html and "1 Sitzung" in html
     assert "In meinen Gruppen suchen" in html
+
+
+def _many_results(n, member, moderator, group):
+    for index in range(n):
+        discussion_services.thread_create(
+            actor=member, group=group, title=f"Harvest {index}", body="harvest"
+        )
+        add_document(member, group, f"Harvest {index}", description="harvest")
+        schedule(moderator, group, f"Harvest {index}", starts_in=datetime.timedelta(days=index + 1))
+
+
+@pytest.mark.parametrize("count", [1, 8])
+def test_search_page_queries_do_not_grow_with_results(
+    client, member, moderator, group, django_assert_num_queries, count
+):
+    _many_results(count, member, moderator, group)
+    client.force_login(member)
+    client.get(SEARCH, {"q": "harvest"})  # the session and the language settle
+    with django_assert_num_queries(SEARCH_QUERIES):
+        page = client.get(SEARCH, {"q": "harvest"})
+    assert page.text.count('class="card search-result"') == 3 * count
+
+
+# PostgreSQL asks once more: which words of the posts matched (stemming).
+SEARCH_QUERIES = 7 + (connection.vendor == "postgresql")
