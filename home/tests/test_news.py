@@ -196,9 +196,12 @@ def test_news_never_counts_other_groups(client, member, other_member, other_grou
     assert "Nothing new since your last visit." in page
 
 
-def test_dashboard_shows_nothing_of_group_if_guest_expired(client, expired_guest, member, group):
+@pytest.mark.parametrize("who", ["expired_guest", "removed_member", "outsider"])
+def test_dashboard_shows_nothing_of_group_if_no_valid_membership(
+    request, client, who, member, group
+):
     add_document(member, group, "Paper")
-    client.force_login(expired_guest)
+    client.force_login(request.getfixturevalue(who))
     page = client.get(DASHBOARD).text
     assert "new document" not in page
     assert group.name not in page
