@@ -141,6 +141,7 @@ NOT_MODERATOR_ACTIONS = {
     "discussions:post_report": "members report a post to the moderators",
     "discussions:preview": "renders the person's own Markdown",
     "discussions:search": "searches what the person may read",
+    "home:search": "searches everything the person may read",
     "documents:list": "the group's documents",
     "documents:folder": "a folder of the group's documents",
     "documents:folder_create": "members make folders",
