@@ -3,7 +3,7 @@
 import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -64,6 +64,15 @@ def can_read_minutes(user, meeting: Meeting) -> bool:
     if meeting.minutes_published_at is not None:
         return group_permissions.is_member(user, meeting.group)
     return group_permissions.is_moderator(user, meeting.group)
+
+
+def minutes_readable_q(user) -> Q:
+    """``can_read_minutes`` for many meetings, as a filter on meetings the user
+    sees already (``meetings_visible_to``): published minutes, or drafts in the
+    groups the user moderates."""
+    return Q(minutes_published_at__isnull=False) | Q(
+        group__in=group_permissions.groups_moderated_by(user)
+    )
 
 
 def access_message(user, pk) -> ChatMessage:

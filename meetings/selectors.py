@@ -232,14 +232,6 @@ def minutes_published_since_visit(
     return found
 
 
-def _minutes_readable(user) -> Q:
-    """``permissions.can_read_minutes`` for many meetings: published minutes
-    for everyone who sees the meeting, drafts for the group's moderators."""
-    return Q(minutes_published_at__isnull=False) | Q(
-        group__in=group_permissions.groups_moderated_by(user)
-    )
-
-
 def meeting_search(
     user, *, words: list[str], without: list[str] = (), group=None, limit: int = 20
 ) -> QuerySet[Meeting]:
@@ -250,7 +242,7 @@ def meeting_search(
     ``minutes_readable``. No words: none."""
     if not words:
         return Meeting.objects.none()
-    readable = _minutes_readable(user)
+    readable = permissions.minutes_readable_q(user)
     meetings = permissions.meetings_visible_to(user)
     if group is not None:
         meetings = meetings.filter(group=group)
