@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    # The task queue's tables and its worker (manage.py db_worker).
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +275,17 @@ MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_opt
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Background tasks and the email outbox ------------------------------------------
+# django.tasks with the database backend: tasks are rows, run by
+# `manage.py db_worker` (beside daphne in `make run`, the `worker` service in
+# docker-compose.yml). TASKS_BACKEND exists for the tests, which run tasks at
+# once (django.tasks.backends.immediate.ImmediateBackend) unless they test the worker.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+    }
+}
 
 # --- Security -------------------------------------------------------------------
 TRUSTED_PROXY_COUNT = ALLAUTH_TRUSTED_PROXY_COUNT
