@@ -286,6 +286,13 @@ TASKS = {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
     }
 }
+# Emails leave through the outbox (core.outbox): a failed send is tried again
+# after OUTBOX_RETRY_SECONDS, doubling each time up to OUTBOX_RETRY_MAX_SECONDS.
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+# The safety net: every OUTBOX_SWEEP_SECONDS the worker sends what is due even
+# if the task enqueued for it was lost (a worker killed while running it).
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60)
 
 # --- Security -------------------------------------------------------------------
 TRUSTED_PROXY_COUNT = ALLAUTH_TRUSTED_PROXY_COUNT
