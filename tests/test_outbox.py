@@ -9,10 +9,13 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from core.models import OutboundEmail
+from core.models import OutboundEmail, OutboxSweep
 from core.outbox import email_queue, emails_queue, retry_delay, send_due
+from core.tasks import sweep_ensure, sweep_outbox
 from groups import services
 from tests.servers import free_port
 
@@ -192,3 +195,37 @@ def test_invitation_is_not_queued_if_the_service_fails(
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
         services.invitation_send(actor=moderator, group=group, email=member.email, role="member")
     assert not OutboundEmail.objects.exists()
+
+
+def test_sweep_ensure_starts_one_chain_and_a_replaced_chain_stops(database_tasks):
+    sweep_ensure()
+    sweep_ensure()  # running: nothing more
+    first = OutboxSweep.objects.get()
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 1
+    # A run of the chain schedules its successor before sending.
+    assert sweep_outbox.call(first.token) == 0
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 2
+    # Overdue (its task was lost): a new chain replaces it; the old one stops.
+    OutboxSweep.objects.update(next_run_at=timezone.now() - 3 * LATER)
+    sweep_ensure()
+    assert OutboxSweep.objects.get().token != first.token
+    assert sweep_outbox.call(first.token) == 0
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 3
+
+
+def test_sweep_sends_what_is_due_without_the_send_task(database_tasks):
+    emails_queue([OutboundEmail(to="a@example.org", subject="S", text="t")])  # task never runs
+    sweep_ensure()
+    assert sweep_outbox.call(OutboxSweep.objects.get().token) == 1
+    assert [message.to for message in mail.outbox] == [["a@example.org"]]
+
+
+def test_allauth_email_is_queued_in_the_outbox(client, user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_reset_password"), {"email": user.email})
+        row = OutboundEmail.objects.get(to=user.email)
+        assert row.sent_at is None and row.language == "en"
+    row.refresh_from_db()
+    assert row.sent_at is not None
+    assert [message.to for message in mail.outbox] == [[user.email]]
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body
