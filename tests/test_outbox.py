@@ -17,6 +17,7 @@ from core.models import OutboundEmail, OutboxSweep
 from core.outbox import email_queue, emails_queue, retry_delay, send_due
 from core.tasks import sweep_ensure, sweep_outbox
 from groups import services
+from tests.fixtures.people import enable_mfa
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +230,18 @@ def test_allauth_email_is_queued_in_the_outbox(client, user, django_capture_on_c
     assert row.sent_at is not None
     assert [message.to for message in mail.outbox] == [[user.email]]
     assert "/accounts/password/reset/key/" in mail.outbox[0].body
+
+
+def test_admin_lists_waiting_emails_with_their_error_but_not_their_bodies(client, make_user):
+    admin_user = enable_mfa(
+        make_user("root@example.org", display_name="Root", is_staff=True, is_superuser=True)
+    )
+    row = email_queue(to="a@example.org", subject="Waiting", text="secret link")
+    OutboundEmail.objects.filter(pk=row.pk).update(attempts=2, last_error="SMTPServerDisconnected")
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:core_outboundemail_changelist"))
+    assert listing.status_code == 200
+    assert "Waiting" in listing.text and "SMTPServerDisconnected" in listing.text
+    detail = client.get(reverse("admin:core_outboundemail_change", args=[row.pk]))
+    assert detail.status_code == 200
+    assert "a@example.org" in detail.text and "secret link" not in detail.text
