@@ -9,8 +9,9 @@ already queued is skipped, so a change that is retried never queues twice.
 Sending (``send_due``, run by the tasks): one email at a time, each in its own
 transaction that locks its rows (``SKIP LOCKED``: several workers never take
 the same row), sends through Django's email backend (``EMAIL_URL``) and marks
-them sent. A crash between sending and committing sends that one email again,
-no other. A failure is recorded on the row and tried again later, with a
+them sent, emptying their bodies (they may hold secrets, such as an
+invitation's link). A crash between sending and committing sends that one
+email again, no other. A failure is recorded on the row and tried again later, with a
 backoff (``OUTBOX_RETRY_SECONDS`` doubling up to ``OUTBOX_RETRY_MAX_SECONDS``);
 a row is never dropped for failing.
 
@@ -201,11 +202,14 @@ def _send_next(connection) -> bool:
             # The server may have dropped the connection: the next send opens a new one.
             connection.close()
             return True
+        # The bodies go once sent: they may hold secrets (an invitation's link).
         OutboundEmail.objects.filter(pk__in=pks).update(
             sent_at=timezone.now(),
             dropped=message is None,
             attempts=F("attempts") + 1,
             last_error="",
+            text="",
+            html="",
         )
     return True
 

@@ -58,6 +58,7 @@ def test_email_queue_sends_after_commit_with_both_bodies_and_headers(
     assert message.extra_headers["In-Reply-To"] == "<t1@example.org>"
     row.refresh_from_db()
     assert row.sent_at is not None and row.attempts == 1
+    assert row.text == row.html == ""  # the bodies are not kept once sent
     # The Message-ID was fixed when queued: a resend carries the same one.
     assert message.extra_headers["Message-ID"] == row.headers["Message-ID"]
 
