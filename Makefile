@@ -38,6 +38,10 @@ messages: $(STAMP)
 run: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo --print-logins --url $(SITE_URL)/
+	@# The task worker (sends the outbox's emails) runs beside daphne; Ctrl-C
+	@# stops daphne, and the trap stops the worker with it.
+	@DEBUG=1 SITE_URL=$(SITE_URL) $(PY) manage.py db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	DEBUG=1 SITE_URL=$(SITE_URL) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
 
 test: install

@@ -328,7 +328,7 @@ def invitation_send(
             email=email,
             role=role,
         )
-        transaction.on_commit(lambda: emails.send_invitation(invitation, token))
+        emails.send_invitation(invitation, token)
     return invitation
 
 
@@ -351,7 +351,7 @@ def invitation_resend(*, actor: User, invitation: Invitation) -> Invitation:
             action="invitation.resent",
             summary=invitation.email,
         )
-        transaction.on_commit(lambda: emails.send_invitation(invitation, token))
+        emails.send_invitation(invitation, token)
     return invitation
 
 
@@ -563,5 +563,5 @@ def join_request_decide(
             summary=f"{join_request.name} <{join_request.email}>",
         )
         if not accept:
-            transaction.on_commit(lambda: emails.send_join_request_declined(join_request))
+            emails.send_join_request_declined(join_request)
     return join_request

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "documents",
     "meetings",
     "home",
+    # The task queue's tables and its worker (manage.py db_worker).
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +278,24 @@ MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_opt
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Background tasks and the email outbox ------------------------------------------
+# django.tasks with the database backend: tasks are rows, run by
+# `manage.py db_worker` (beside daphne in `make run`, the `worker` service in
+# docker-compose.yml). TASKS_BACKEND exists for the tests, which run tasks at
+# once (django.tasks.backends.immediate.ImmediateBackend) unless they test the worker.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+    }
+}
+# Emails leave through the outbox (core.outbox): a failed send is tried again
+# after OUTBOX_RETRY_SECONDS, doubling each time up to OUTBOX_RETRY_MAX_SECONDS.
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+# The safety net: every OUTBOX_SWEEP_SECONDS the worker sends what is due even
+# if the task enqueued for it was lost (a worker killed while running it).
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60)
 
 # --- Security -------------------------------------------------------------------
 TRUSTED_PROXY_COUNT = ALLAUTH_TRUSTED_PROXY_COUNT
