@@ -1,5 +1,5 @@
 """The layers between apps (DESIGN.md, STYLE.md): core < accounts < groups <
-discussions, documents, meetings; an app imports only from the layers below it,
+discussions, documents, meetings < notifications; an app imports only from the layers below it,
 lazily or not. The import-linter contracts in pyproject.toml state them;
 ``lint-imports`` checks them here, so ``make test`` fails on a cycle as CI does."""
 
@@ -37,6 +37,7 @@ def test_layer_contract_states_the_design_order():
     (layers,) = [c for c in _config()["contracts"] if c["type"] == "layers"]
     assert layers["layers"] == [
         "workspace",
+        "notifications",
         "discussions | documents | meetings",
         "groups",
         "accounts",
@@ -71,3 +72,13 @@ def test_lint_imports_fails_if_documents_reads_discussions_permissions(tmp_path)
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "documents.probe -> discussions.permissions" in result.stdout
+
+
+def test_lint_imports_fails_if_discussions_imports_notifications(tmp_path):
+    copy_of_the_apps(tmp_path)
+    (tmp_path / "discussions" / "probe.py").write_text(
+        "from notifications.services import notify_post_created\n"
+    )
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "discussions.probe -> notifications.services" in result.stdout

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    "notifications",
 ]
 
 MIDDLEWARE = [
