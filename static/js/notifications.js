@@ -20,8 +20,9 @@ function follow(bell) {
     });
     if (!response.ok) return;
     const { count } = await response.json();
-    badge.textContent = String(count);
-    badge.hidden = count === 0;
+    // No number and no badge at 0 (an empty span takes no room).
+    badge.textContent = count ? String(count) : "";
+    badge.classList.toggle("badge", count > 0);
     bell.dataset.count = String(count);
   }
 
@@ -41,5 +42,5 @@ function follow(bell) {
     if (opened) ask();
     opened = true;
   });
-  bell.dataset.count = badge.textContent.trim();
+  bell.dataset.count = badge.textContent.trim() || "0";
 }
