@@ -10,7 +10,7 @@ from django.http import Http404
 
 from discussions import permissions as discussion_permissions
 
-from .models import Notification, TargetType
+from .models import DEFAULT_LEVEL, GroupDefaultLevel, GroupLevel, Notification, TargetType
 
 PAGE_SIZE = 100
 
@@ -52,3 +52,13 @@ def notification_groups(user, *, limit: int = PAGE_SIZE):
     notifications.sort(key=lambda item: order[item.group_id])
     grouped = (list(items) for _key, items in groupby(notifications, key=lambda n: n.group_id))
     return [(items[0].group, items) for items in grouped]
+
+
+def group_levels(user, group) -> tuple[str | None, str]:
+    """The user's own level for ``group`` (None: not chosen) and the group's default."""
+    own = GroupLevel.objects.filter(user=user, group=group).values_list("level", flat=True).first()
+    default = (
+        GroupDefaultLevel.objects.filter(group=group).values_list("level", flat=True).first()
+        or DEFAULT_LEVEL
+    )
+    return own, default

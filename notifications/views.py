@@ -1,12 +1,18 @@
 """The notifications page and the bell's count: thin interfaces over
 selectors (access decided afresh) and services."""
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from groups import permissions as group_permissions
+from groups.decorators import group_view, mfa_gate
+
 from . import selectors, services
-from .forms import MarkReadForm
+from .forms import DefaultLevelForm, LevelForm, MarkReadForm
 
 
 @require_GET
@@ -51,4 +57,43 @@ def unread_count(request):
     it changed."""
     return JsonResponse(
         {"count": selectors.unread_count(request.user)}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@group_view
+def group_level(request, group):
+    """A person's level for a group; for its moderators, also the group's
+    default (behind the two-factor gate, as every moderator action)."""
+    is_moderator = group_permissions.is_moderator(request.user, group)
+    own, default = selectors.group_levels(request.user, group)
+    form = LevelForm(initial={"level": own or default})
+    default_form = DefaultLevelForm(initial={"level": default}) if is_moderator else None
+    status = 200
+    if request.method == "POST":
+        if "default" in request.POST:
+            if not is_moderator:
+                raise PermissionDenied
+            if refused := mfa_gate(request):
+                return refused
+            default_form = DefaultLevelForm(request.POST)
+            if default_form.is_valid():
+                services.group_default_level_set(
+                    actor=request.user, group=group, level=default_form.cleaned_data["level"]
+                )
+                messages.success(request, _("The group's default was saved."))
+                return redirect("notifications:group_level", slug=group.slug)
+        else:
+            form = LevelForm(request.POST)
+            if form.is_valid():
+                services.group_level_set(
+                    user=request.user, group=group, level=form.cleaned_data["level"]
+                )
+                messages.success(request, _("Your level for this group was saved."))
+                return redirect("notifications:group_level", slug=group.slug)
+        status = 400
+    return render(
+        request,
+        "notifications/group_level.html",
+        {"group": group, "form": form, "default_form": default_form},
+        status=status,
     )
