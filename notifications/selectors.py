@@ -5,10 +5,12 @@ a hidden or deleted post, a thread moved out of their groups: nothing)."""
 
 from itertools import groupby
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from discussions import permissions as discussion_permissions
+from discussions.models import Post
+from groups.models import WorkingGroup
 
 from .models import DEFAULT_LEVEL, GroupDefaultLevel, GroupLevel, Notification, TargetType
 
@@ -40,18 +42,23 @@ def access_notification(user, pk) -> Notification:
 
 def notification_groups(user, *, limit: int = PAGE_SIZE):
     """The user's latest ``limit`` notifications, newest first, in groups:
-    [(group, [notification, ...]), ...], the group with the newest first."""
+    [(group, [notification, ...]), ...], the group with the newest first.
+    A notification stands under the group its post is in now (a thread may
+    have moved since)."""
+    current_group = Post.objects.filter(pk=OuterRef("target_id")).values("thread__group_id")
     notifications = list(
         notifications_visible_to(user)
-        .select_related("group", "actor")
+        .annotate(current_group_id=Subquery(current_group[:1]))
+        .select_related("actor")
         .order_by("-created_at", "-id")[:limit]
     )
+    groups = WorkingGroup.objects.in_bulk({n.current_group_id for n in notifications})
     order = {}
     for notification in notifications:
-        order.setdefault(notification.group_id, len(order))
-    notifications.sort(key=lambda item: order[item.group_id])
-    grouped = (list(items) for _key, items in groupby(notifications, key=lambda n: n.group_id))
-    return [(items[0].group, items) for items in grouped]
+        order.setdefault(notification.current_group_id, len(order))
+    notifications.sort(key=lambda item: order[item.current_group_id])
+    grouped = groupby(notifications, key=lambda n: n.current_group_id)
+    return [(groups[group_id], list(items)) for group_id, items in grouped]
 
 
 def group_levels(user, group) -> tuple[str | None, str]:

@@ -189,3 +189,15 @@ def test_page_speaks_german_to_a_german_reader(client, mention, member):
     assert "<h1>Benachrichtigungen</h1>" in html
     assert "Gina Guest hat Sie in „Labour pathways“ erwähnt" in html
     assert "Alle als gelesen markieren" in html
+
+
+def test_page_lists_a_moved_threads_notification_under_its_new_group(
+    client, mention, member, moderator, other_group, thread
+):
+    join(member, other_group)
+    join(moderator, other_group, role="moderator")
+    discussions.thread_move(actor=moderator, thread=thread, to_group=other_group)
+    groups = selectors.notification_groups(member)
+    assert [(group.pk, [n.pk for n in items]) for group, items in groups] == [
+        (other_group.pk, [mention.pk])
+    ]
