@@ -9,10 +9,18 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from discussions import permissions as discussion_permissions
-from discussions.models import Post
+from discussions.models import Post, Subscription
 from groups.models import WorkingGroup
 
-from .models import DEFAULT_LEVEL, GroupDefaultLevel, GroupLevel, Notification, TargetType
+from .models import (
+    DEFAULT_LEVEL,
+    GroupDefaultLevel,
+    GroupLevel,
+    Level,
+    Notification,
+    TargetType,
+    ThreadLevel,
+)
 
 PAGE_SIZE = 100
 
@@ -69,3 +77,17 @@ def group_levels(user, group) -> tuple[str | None, str]:
         or DEFAULT_LEVEL
     )
     return own, default
+
+
+def thread_level(user, thread) -> tuple[str | None, str]:
+    """The level the user chose for ``thread`` (None: none) and the one that
+    applies: the chosen one, else watching if they watch it, else their
+    level for its group."""
+    own = ThreadLevel.objects.filter(user=user, thread=thread).values_list("level", flat=True)
+    own = own.first()
+    if own is not None:
+        return own, own
+    if Subscription.objects.filter(user=user, thread=thread).exists():
+        return None, Level.WATCHING
+    group_own, default = group_levels(user, thread.group)
+    return None, group_own or default

@@ -10,4 +10,5 @@ urlpatterns = [
     path("notifications/read-all/", views.notification_mark_all_read, name="mark_all_read"),
     path("notifications/<int:pk>/", views.notification_open, name="open"),
     path("groups/<slug:slug>/notifications/", views.group_level, name="group_level"),
+    path("threads/<int:pk>/notifications/", views.thread_level, name="thread_level"),
 ]

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from discussions import permissions as discussion_permissions
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate
 
@@ -95,5 +96,28 @@ def group_level(request, group):
         request,
         "notifications/group_level.html",
         {"group": group, "form": form, "default_form": default_form},
+        status=status,
+    )
+
+
+def thread_level(request, pk):
+    """A person's level for one thread (Http404 unless they may see it)."""
+    thread = discussion_permissions.access_thread(request.user, pk)
+    _own, applies = selectors.thread_level(request.user, thread)
+    form = LevelForm(initial={"level": applies})
+    status = 200
+    if request.method == "POST":
+        form = LevelForm(request.POST)
+        if form.is_valid():
+            services.thread_level_set(
+                user=request.user, thread=thread, level=form.cleaned_data["level"]
+            )
+            messages.success(request, _("Your level for this thread was saved."))
+            return redirect(thread)
+        status = 400
+    return render(
+        request,
+        "notifications/thread_level.html",
+        {"thread": thread, "group": thread.group, "form": form},
         status=status,
     )

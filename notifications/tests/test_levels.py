@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from notifications.models import GroupDefaultLevel, GroupLevel, Level
+from discussions import services as discussions
+from notifications.models import GroupDefaultLevel, GroupLevel, Level, ThreadLevel
 from tests.fixtures.people import join
 
 
@@ -56,3 +57,36 @@ def test_group_default_needs_two_factor_authentication(client, group, make_user)
     assert response.status_code == 302
     assert response.url == reverse("mfa_index")
     assert not GroupDefaultLevel.objects.exists()
+
+
+def thread_url(thread) -> str:
+    return reverse("notifications:thread_level", args=[thread.pk])
+
+
+def test_thread_level_page_shows_watching_for_the_starter_and_sets_muted(client, thread, member):
+    client.force_login(member)
+    page = client.get(thread_url(thread))
+    assert page.status_code == 200
+    assert page.context["form"].initial == {"level": Level.WATCHING}
+    response = client.post(thread_url(thread), {"level": Level.MUTED})
+    assert response.status_code == 302
+    assert ThreadLevel.objects.get(user=member, thread=thread).level == Level.MUTED
+    assert client.get(thread_url(thread)).context["form"].initial == {"level": Level.MUTED}
+
+
+def test_thread_level_page_falls_back_to_the_group_level(client, thread, group, guest):
+    GroupLevel.objects.create(user=guest, group=group, level=Level.MENTIONS)
+    client.force_login(guest)
+    assert client.get(thread_url(thread)).context["form"].initial == {"level": Level.MENTIONS}
+
+
+def test_thread_level_page_is_404_for_who_cannot_see_the_thread(
+    client, thread, outsider, member, moderator
+):
+    client.force_login(outsider)
+    assert client.get(thread_url(thread)).status_code == 404
+    assert client.post(thread_url(thread), {"level": Level.MUTED}).status_code == 404
+    discussions.thread_hide(actor=moderator, thread=thread)
+    client.force_login(member)
+    assert client.post(thread_url(thread), {"level": Level.MUTED}).status_code == 404
+    assert not ThreadLevel.objects.exists()
