@@ -47,7 +47,7 @@ def test_page_shows_the_notification_grouped_by_group(client, mention, member, g
 def test_header_bell_shows_the_count(client, mention, member):
     client.force_login(member)
     html = client.get(reverse("notifications:list")).content.decode()
-    assert 'data-bell-count aria-label="unread" class="badge">1</span>' in html
+    assert 'data-bell-count class="badge">1</span>' in html
 
 
 def test_page_lists_newest_first_and_groups_by_group(
@@ -122,7 +122,6 @@ def test_reading_the_thread_marks_its_posts_notifications_read(
     assert client.get(thread.get_absolute_url()).status_code == 200
     mention.refresh_from_db()
     assert mention.read_at is not None
-    # The guest's own notifications are not the member's to read.
     assert count_for(client, member) == 0
 
 
