@@ -3,8 +3,9 @@
 A ``Notification`` is one thing one person is told about, in the app. It is
 about one object, named by plain ids (``target_type``, ``target_id``) so that
 this app depends on none of the objects' tables and access is decided again,
-by the owning app's permissions, whenever it is shown. Delivery by other
-channels (email) is a row per notification and channel that refers to it.
+by the owning app's permissions, whenever it is shown. It is the in-app
+notification itself; delivery by another channel (email) is meant to be a
+row of its own per notification and channel, referring to it.
 """
 
 from django.conf import settings
