@@ -3,12 +3,13 @@ one place that decides group access."""
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from groups import permissions as group_permissions
-from groups.models import Role, WorkingGroup
+from groups.models import Membership, Role, WorkingGroup
 
 from .models import Post, Report, Thread
 
@@ -34,6 +35,27 @@ def posts_visible_to(user) -> QuerySet[Post]:
         Q(hidden=False)
         | Q(author_id=user.pk)
         | Q(thread__group__in=group_permissions.groups_moderated_by(user))
+    )
+
+
+def post_audience(post: Post, user_ids) -> set[int]:
+    """Of ``user_ids``, those who may see ``post`` now, in one query: for many
+    people, the rule ``posts_visible_to`` states for one (organisers; the
+    group's valid members, only its moderators for a hidden thread; a hidden
+    post only its author and the moderators). ``post.thread`` is loaded."""
+    thread = post.thread
+    memberships = Membership.objects.valid().filter(group_id=thread.group_id)
+    if thread.hidden or post.hidden:
+        moderators = memberships.filter(role=Role.MODERATOR)
+        if thread.hidden or post.author_id is None:
+            memberships = moderators
+        else:
+            memberships = memberships.filter(Q(role=Role.MODERATOR) | Q(user_id=post.author_id))
+    people = get_user_model().objects.filter(pk__in=list(user_ids), is_active=True)
+    return set(
+        people.filter(Q(is_staff=True) | Q(pk__in=memberships.values("user_id"))).values_list(
+            "pk", flat=True
+        )
     )
 
 

@@ -18,6 +18,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import hooks
 from core.realtime import emit
 from groups import permissions as group_permissions
 from groups.mentions import render_post
@@ -79,9 +80,10 @@ def _search_text(title: str, body: str) -> str:
     return f"{title}\n{body}"
 
 
-def _add_post(*, actor, thread: Thread, body: str, parent: Post | None) -> Post:
-    """Adds a post to a thread locked FOR UPDATE by the caller."""
-    html, _mentioned = render_post(body, thread.group)
+def _add_post(*, actor, thread: Thread, body: str, parent: Post | None) -> tuple[Post, list]:
+    """Adds a post to a thread locked FOR UPDATE by the caller; returns it
+    and the people it mentions."""
+    html, mentioned = render_post(body, thread.group)
     position = thread.last_position + 1
     if parent is not None and parent.depth + 1 < MAX_DEPTH:
         path, depth = parent.path, parent.depth + 1
@@ -109,21 +111,24 @@ def _add_post(*, actor, thread: Thread, body: str, parent: Post | None) -> Post:
     ReadState.objects.update_or_create(
         user=actor, thread=thread, defaults={"last_read_position": position}
     )
-    return post
+    return post, mentioned
 
 
 def thread_create(*, actor, group: WorkingGroup, title: str, body: str) -> Thread:
     """Starts a thread with its first post. Members of the group (guests too),
     not in archived groups; PermissionDenied otherwise. Sends
-    ``thread.created`` {thread} on the group's stream."""
+    ``thread.created`` {thread} on the group's stream, and calls the hook
+    ``discussions.post_created`` (post, mentioned, new_thread=True) in its
+    transaction."""
     permissions.check_start_thread(actor, group)
     title = _clean_title(title)
     body = _clean_body(body)
     with transaction.atomic():
         thread = Thread.objects.create(group=group, title=title, author=actor)
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
-        _add_post(actor=actor, thread=thread, body=body, parent=None)
+        post, mentioned = _add_post(actor=actor, thread=thread, body=body, parent=None)
         emit(f"group:{group.pk}", "thread.created", {"thread": thread.pk})
+        hooks.call("discussions.post_created", post=post, mentioned=mentioned, new_thread=True)
     return thread
 
 
@@ -131,7 +136,9 @@ def post_create(*, actor, thread: Thread, body: str, parent: Post | None = None)
     """Replies in ``thread`` (to ``parent`` if given). PermissionDenied unless
     the actor takes part in the group and may see the thread (a hidden one:
     moderators only); ValidationError if the thread is locked (moderators may
-    still write) or the parent is elsewhere."""
+    still write) or the parent is elsewhere. Calls the hook
+    ``discussions.post_created`` (post, mentioned, new_thread=False) in its
+    transaction."""
     body = _clean_body(body)
     with transaction.atomic():
         thread = (
@@ -152,12 +159,13 @@ def post_create(*, actor, thread: Thread, body: str, parent: Post | None = None)
             parent = Post.objects.filter(pk=parent.pk, thread=thread).first()
             if parent is None:
                 raise ValidationError(_("You can only reply to a post of this thread."))
-        post = _add_post(actor=actor, thread=thread, body=body, parent=parent)
+        post, mentioned = _add_post(actor=actor, thread=thread, body=body, parent=parent)
         emit(
             thread.stream,
             "post.created",
             {"post": post.pk, "parent": parent.pk if parent else None, "position": post.position},
         )
+        hooks.call("discussions.post_created", post=post, mentioned=mentioned, new_thread=False)
     return post
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from core import hooks
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate, moderator_view
 from groups.mentions import render_post
@@ -156,6 +157,8 @@ def thread_detail(request, pk):
             position=max(post.position for post in posts),
             read_position=thread.read_position,
         )
+        # Whatever told the person of these posts has now been read.
+        hooks.call("discussions.posts_read", user=request.user, post_ids=[p.pk for p in posts])
     return render(
         request,
         "discussions/thread_detail.html",

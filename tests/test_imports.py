@@ -1,5 +1,6 @@
 """The layers between apps (DESIGN.md, STYLE.md): core < accounts < groups <
-discussions, documents, meetings < home; an app imports only from the layers below it,
+discussions, documents, meetings < notifications < home; an app imports only from the layers
+below it,
 lazily or not. The import-linter contracts in pyproject.toml state them;
 ``lint-imports`` checks them here, so ``make test`` fails on a cycle as CI does."""
 
@@ -38,6 +39,7 @@ def test_layer_contract_states_the_design_order():
     assert layers["layers"] == [
         "workspace",
         "home",
+        "notifications",
         "discussions | documents | meetings",
         "groups",
         "accounts",
@@ -80,3 +82,13 @@ def test_lint_imports_fails_if_meetings_imports_the_home_app(tmp_path):
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "meetings.probe -> home.search" in result.stdout
+
+
+def test_lint_imports_fails_if_discussions_imports_notifications(tmp_path):
+    copy_of_the_apps(tmp_path)
+    (tmp_path / "discussions" / "probe.py").write_text(
+        "from notifications.services import notify_post_created\n"
+    )
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "discussions.probe -> notifications.services" in result.stdout

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    "notifications",
     "home",
     # The task queue's tables and its worker (manage.py db_worker).
     "django_tasks_db",

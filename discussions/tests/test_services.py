@@ -157,7 +157,9 @@ def test_post_create_adds_reply_and_publishes_after_commit(
             f"thread:{thread.pk}",
             "post.created",
             {"post": post.pk, "parent": opening_post.pk, "position": 2},
-        )
+        ),
+        # The opening post's author is told of the reply (notifications).
+        (f"user:{thread.author_id}", "notifications.changed", {}),
     ]
 
 

@@ -1,0 +1,137 @@
+"""What a person is told, and how much they want to be told.
+
+A ``Notification`` is one thing one person is told about, in the app. It is
+about one object, named by plain ids (``target_type``, ``target_id``) so that
+this app depends on none of the objects' tables and access is decided again,
+by the owning app's permissions, whenever it is shown. It is the in-app
+notification itself; delivery by another channel (email) is meant to be a
+row of its own per notification and channel, referring to it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from discussions.models import Thread
+from groups.models import WorkingGroup
+
+
+class Level(models.TextChoices):
+    """How much a person hears of a group or a thread (the conventions of
+    Discourse and Zulip)."""
+
+    WATCHING = "watching", _("Watching")
+    TRACKING = "tracking", _("Tracking")
+    MENTIONS = "mentions", _("Mentions only")
+    MUTED = "muted", _("Muted")
+
+
+DEFAULT_LEVEL = Level.TRACKING
+
+
+class Kind(models.TextChoices):
+    MENTION = "mention", _("Mention")
+    REPLY = "reply", _("Reply")
+    WATCHED_POST = "watched_post", _("New post in a watched thread")
+    NEW_THREAD = "new_thread", _("New thread in a watched group")
+
+
+class TargetType(models.TextChoices):
+    POST = "discussions.post", _("Post")
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    group = models.ForeignKey(
+        WorkingGroup,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("group"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    target_type = models.CharField(max_length=50, choices=TargetType.choices)
+    target_id = models.PositiveBigIntegerField()
+    url = models.CharField(max_length=500)
+    # What the list says it is about (a thread's title), as it was when written.
+    subject = models.CharField(_("about"), max_length=300)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A retried write never tells anyone twice.
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "target_type", "target_id"],
+                name="notification_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.recipient}: {self.subject}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class GroupLevel(models.Model):
+    """A person's level for a group (unset: the group's default)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(WorkingGroup, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(_("level"), max_length=20, choices=Level.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "group"], name="group_level_unique")]
+
+    def __str__(self):
+        return f"{self.user} {self.level} {self.group}"
+
+
+class ThreadLevel(models.Model):
+    """A person's level for a thread, chosen by them (unset: watching if they
+    watch it, otherwise their level for its group)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(_("level"), max_length=20, choices=Level.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "thread"], name="thread_level_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.level} {self.thread}"
+
+
+class GroupDefaultLevel(models.Model):
+    """The level of a group's people who chose none, set by a moderator
+    (unset: tracking)."""
+
+    group = models.OneToOneField(WorkingGroup, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(_("level"), max_length=20, choices=Level.choices)
+
+    def __str__(self):
+        return f"{self.group}: {self.level}"
