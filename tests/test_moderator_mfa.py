@@ -142,6 +142,16 @@ NOT_MODERATOR_ACTIONS = {
     "discussions:preview": "renders the person's own Markdown",
     "discussions:search": "searches what the person may read",
     "home:search": "searches everything the person may read",
+    "notifications:list": "the person's own notifications",
+    "notifications:count": "the person's own unread count",
+    "notifications:mark_read": "marks the person's own notifications read",
+    "notifications:mark_all_read": "marks the person's own notifications read",
+    "notifications:open": "opens one of the person's own notifications",
+    "notifications:group_level": (
+        "the person's own level for a group; the group's default set on the same page is a "
+        "moderator action behind mfa_gate (notifications/tests/test_levels.py)"
+    ),
+    "notifications:thread_level": "the person's own level for a thread",
     "documents:list": "the group's documents",
     "documents:folder": "a folder of the group's documents",
     "documents:folder_create": "members make folders",
@@ -290,7 +300,16 @@ def organiser_without_mfa(make_user):
 def snapshot() -> dict:
     """Every row of the project's apps, and the email sent."""
     rows = {}
-    for label in ("accounts", "groups", "discussions", "documents", "meetings", "core"):
+    for label in (
+        "accounts",
+        "groups",
+        "discussions",
+        "documents",
+        "meetings",
+        "notifications",
+        "home",
+        "core",
+    ):
         for model in apps.get_app_config(label).get_models():
             rows[model._meta.label] = list(model.objects.order_by("pk").values())
     rows["mail"] = [(message.subject, message.to) for message in mail.outbox]
