@@ -90,3 +90,11 @@ def test_thread_level_page_is_404_for_who_cannot_see_the_thread(
     client.force_login(member)
     assert client.post(thread_url(thread), {"level": Level.MUTED}).status_code == 404
     assert not ThreadLevel.objects.exists()
+
+
+def test_group_and_thread_pages_link_their_level_pages(client, group, thread, member):
+    client.force_login(member)
+    group_page = client.get(group.get_absolute_url()).text
+    assert reverse("notifications:group_level", kwargs={"slug": group.slug}) in group_page
+    thread_page = client.get(thread.get_absolute_url()).text
+    assert reverse("notifications:thread_level", kwargs={"pk": thread.pk}) in thread_page
