@@ -474,6 +474,7 @@ def report_create(*, actor, post: Post, reason: str) -> Report:
             post=post.pk,
         )
         emit(f"group:{post.thread.group_id}", "report.created", {"report": report.pk})
+        hooks.call("discussions.report_created", report=report)
     return report
 
 

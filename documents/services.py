@@ -7,6 +7,9 @@ group's stream (``group:<id>``):
 - ``document.changed`` {document} — renamed or moved
 - ``document.deleted`` {document}
 
+Inside the transaction, a new document or version is told to the hook
+``documents.version_added`` (version, new_document): the notifications.
+
 ``document_discuss`` starts a thread through ``discussions.services`` (its event).
 
 Files never change once stored; a restore adds a version pointing at the same
@@ -22,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import hooks
 from core.realtime import emit
 from groups import permissions as group_permissions
 from groups.services import audit
@@ -86,6 +90,7 @@ def document_upload(
             document=document.pk,
         )
         _event(document, "document.uploaded", version=version.pk)
+        hooks.call("documents.version_added", version=version, new_document=True)
     return document
 
 
@@ -174,6 +179,7 @@ def version_add(*, actor, document: Document, uploaded, change_note: str = "") -
             document=document.pk,
         )
         _event(document, "document.version_added", version=version.pk)
+        hooks.call("documents.version_added", version=version, new_document=False)
     return version
 
 
@@ -206,6 +212,7 @@ def version_restore(*, actor, version: DocumentVersion) -> DocumentVersion:
             document=document.pk,
         )
         _event(document, "document.version_added", version=restored.pk)
+        hooks.call("documents.version_added", version=restored, new_document=False)
     return restored
 
 

@@ -9,6 +9,11 @@ audit entry, and publishes its realtime events after commit:
   (on either, their open sockets decide every subscription afresh: the streams
   no longer allowed end, the others follow the new end),
   ``membership.created`` {group}
+
+Inside the transaction, hooks hear of what people are told of: a role
+changed (``groups.role_changed``: membership, actor), an invitation accepted
+(``groups.invitation_accepted``: invitation, membership) and a join request
+(``groups.join_request_created``: join_request).
 """
 
 import datetime
@@ -22,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core import hooks
 from core.realtime import emit, group_stream, user_stream
 
 from . import emails, permissions
@@ -199,6 +205,8 @@ def membership_change_role(
         )
         _membership_changed(membership)
         _access_changed(membership)
+        if old != role:
+            hooks.call("groups.role_changed", membership=membership, actor=actor)
     return membership
 
 
@@ -445,6 +453,7 @@ def invitation_accept(*, user: User, token: str) -> Membership:
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         audit(group=group, actor=user, action="invitation.accepted", summary=invitation.email)
+        hooks.call("groups.invitation_accepted", invitation=invitation, membership=membership)
     return membership
 
 
@@ -521,6 +530,7 @@ def join_request_create(
             action="join_request.received",
             summary=f"{name} <{join_request.email}>",
         )
+        hooks.call("groups.join_request_created", join_request=join_request)
     return join_request
 
 

@@ -10,6 +10,10 @@ on ``group:<id>``: ``meeting.scheduled`` / ``meeting.changed`` {meeting},
 ``minutes.published`` {meeting}
 on ``user:<id>`` (unnumbered): ``room.read`` {room, seq}
 
+Inside the transaction, the hook ``meetings.meeting_changed`` (meeting,
+actor, change) hears of a meeting scheduled, moved (its time changed),
+cancelled, and of minutes published: the notifications.
+
 Typing and presence are not stored: see ``meetings.presence``.
 """
 
@@ -21,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import hooks
 from core.realtime import emit, last_seq, next_seq, publish_on_commit, user_stream
 from groups.mentions import render_post
 from groups.services import audit
@@ -215,6 +220,7 @@ def meeting_schedule(*, actor, group, data: dict) -> Meeting:
         meeting_room(meeting)
         audit(group=group, actor=actor, action="meeting.scheduled", summary=meeting.title)
         emit(f"group:{group.pk}", "meeting.scheduled", {"meeting": meeting.pk})
+        hooks.call("meetings.meeting_changed", meeting=meeting, actor=actor, change="scheduled")
     return meeting
 
 
@@ -236,6 +242,14 @@ def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
         meeting.save()
         audit(group=meeting.group, actor=actor, action="meeting.changed", summary=meeting.title)
         emit(f"group:{meeting.group_id}", "meeting.changed", {"meeting": meeting.pk})
+        change = None
+        if meeting.status == Meeting.Status.CANCELLED:
+            if locked.status != Meeting.Status.CANCELLED:
+                change = "cancelled"
+        elif (meeting.starts_at, meeting.ends_at) != (locked.starts_at, locked.ends_at):
+            change = "moved"
+        if change is not None:
+            hooks.call("meetings.meeting_changed", meeting=meeting, actor=actor, change=change)
     return meeting
 
 
@@ -246,7 +260,8 @@ def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False
         meeting.minutes = (minutes or "").strip()
         fields = ["minutes", "updated_at"]
         meeting.updated_at = timezone.now()
-        if publish and meeting.minutes_published_at is None:
+        first_publication = publish and meeting.minutes_published_at is None
+        if first_publication:
             meeting.minutes_published_at = timezone.now()
             fields.append("minutes_published_at")
         meeting.save(update_fields=fields)
@@ -258,6 +273,10 @@ def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False
         )
         if publish:
             emit(f"group:{meeting.group_id}", "minutes.published", {"meeting": meeting.pk})
+        if first_publication:
+            hooks.call(
+                "meetings.meeting_changed", meeting=meeting, actor=actor, change="minutes_published"
+            )
     return meeting
 
 
