@@ -6,6 +6,9 @@ this app depends on none of the objects' tables and access is decided again,
 by the owning app's permissions, whenever it is shown. It is the in-app
 notification itself; delivery by another channel (email) is meant to be a
 row of its own per notification and channel, referring to it.
+
+Most kinds are about a post; the others are about a document's version, a
+meeting, a join request, a report or a membership (``TargetType``).
 """
 
 from django.conf import settings
@@ -35,10 +38,25 @@ class Kind(models.TextChoices):
     REPLY = "reply", _("Reply")
     WATCHED_POST = "watched_post", _("New post in a watched thread")
     NEW_THREAD = "new_thread", _("New thread in a watched group")
+    DOCUMENT_NEW = "document_new", _("New document")
+    DOCUMENT_VERSION = "document_version", _("New version of a document")
+    MEETING_SCHEDULED = "meeting_scheduled", _("Meeting scheduled")
+    MEETING_MOVED = "meeting_moved", _("Meeting moved")
+    MEETING_CANCELLED = "meeting_cancelled", _("Meeting cancelled")
+    MINUTES_PUBLISHED = "minutes_published", _("Minutes published")
+    JOIN_REQUEST = "join_request", _("Join request")
+    REPORT = "report", _("Report on a post")
+    INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
+    ROLE_CHANGED = "role_changed", _("Role changed")
 
 
 class TargetType(models.TextChoices):
     POST = "discussions.post", _("Post")
+    REPORT = "discussions.report", _("Report")
+    VERSION = "documents.version", _("Version of a document")
+    MEETING = "meetings.meeting", _("Meeting")
+    JOIN_REQUEST = "groups.joinrequest", _("Join request")
+    MEMBERSHIP = "groups.membership", _("Membership")
 
 
 class Notification(models.Model):

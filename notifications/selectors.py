@@ -1,21 +1,27 @@
 """Reads of notifications, access decided afresh: a person is shown (and
 counted) only the notifications about what they may still see, asked of
-the owning app's permissions each time (a removed member, an expired guest,
-a hidden or deleted post, a thread moved out of their groups: nothing)."""
+the owning app's permissions each time, per kind of object (a removed
+member, an expired guest, a hidden or deleted post, a thread moved out of
+their groups, a deleted document, a report or join request of a group they
+no longer moderate: nothing)."""
 
 from itertools import groupby
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import BigIntegerField, Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.http import Http404
 
 from discussions import permissions as discussion_permissions
-from discussions.models import Post, Subscription
-from groups.models import WorkingGroup
+from discussions.models import Post, Report, Subscription
+from documents import permissions as document_permissions
+from groups import permissions as group_permissions
+from groups.models import Membership, WorkingGroup
+from meetings import permissions as meeting_permissions
 
 from .models import (
     DEFAULT_LEVEL,
     GroupDefaultLevel,
     GroupLevel,
+    Kind,
     Level,
     Notification,
     TargetType,
@@ -25,14 +31,48 @@ from .models import (
 PAGE_SIZE = 100
 
 
+def _visible_targets(user) -> Q:
+    """Per kind of object, the objects ``user`` may see now, each asked of the
+    app that owns it."""
+    posts = discussion_permissions.posts_visible_to(user).filter(deleted_at__isnull=True)
+    # Reports are their group's moderators' (``reports_visible_to``), for
+    # every group the user moderates at once.
+    reports = Report.objects.filter(
+        post__thread__group__in=group_permissions.groups_moderated_by(user)
+    )
+    versions = document_permissions.versions_visible_to(user)
+    meetings = meeting_permissions.meetings_visible_to(user)
+    minutes = meetings.filter(meeting_permissions.minutes_readable_q(user))
+    join_requests = group_permissions.join_requests_visible_to(user)
+    # A membership is seen by the people of its group while it is valid
+    # (``members_visible_to``), for every group of the user's at once.
+    memberships = Membership.objects.valid().filter(
+        group__in=group_permissions.groups_visible_to(user)
+    )
+    return (
+        Q(target_type=TargetType.POST, target_id__in=posts.values("pk"))
+        | Q(target_type=TargetType.REPORT, target_id__in=reports.values("pk"))
+        | Q(target_type=TargetType.VERSION, target_id__in=versions.values("pk"))
+        | Q(
+            ~Q(kind=Kind.MINUTES_PUBLISHED),
+            target_type=TargetType.MEETING,
+            target_id__in=meetings.values("pk"),
+        )
+        | Q(
+            kind=Kind.MINUTES_PUBLISHED,
+            target_type=TargetType.MEETING,
+            target_id__in=minutes.values("pk"),
+        )
+        | Q(target_type=TargetType.JOIN_REQUEST, target_id__in=join_requests.values("pk"))
+        | Q(target_type=TargetType.MEMBERSHIP, target_id__in=memberships.values("pk"))
+    )
+
+
 def notifications_visible_to(user) -> QuerySet[Notification]:
     """The user's notifications about objects they may see now."""
     if not user.is_authenticated:
         return Notification.objects.none()
-    posts = discussion_permissions.posts_visible_to(user).filter(deleted_at__isnull=True)
-    return Notification.objects.filter(
-        recipient=user, target_type=TargetType.POST, target_id__in=posts.values("pk")
-    )
+    return Notification.objects.filter(_visible_targets(user), recipient=user)
 
 
 def unread_count(user) -> int:
@@ -51,12 +91,20 @@ def access_notification(user, pk) -> Notification:
 def notification_groups(user, *, limit: int = PAGE_SIZE):
     """The user's latest ``limit`` notifications, newest first, in groups:
     [(group, [notification, ...]), ...], the group with the newest first.
-    A notification stands under the group its post is in now (a thread may
-    have moved since)."""
-    current_group = Post.objects.filter(pk=OuterRef("target_id")).values("thread__group_id")
+    A notification about a post or a report on one stands under the group
+    the post is in now (a thread may have moved since); the other objects
+    stay in their group."""
+    post_group = Post.objects.filter(pk=OuterRef("target_id")).values("thread__group_id")
+    report_group = Report.objects.filter(pk=OuterRef("target_id")).values("post__thread__group_id")
+    current_group = Case(
+        When(target_type=TargetType.POST, then=Subquery(post_group[:1])),
+        When(target_type=TargetType.REPORT, then=Subquery(report_group[:1])),
+        default=F("group_id"),
+        output_field=BigIntegerField(),
+    )
     notifications = list(
         notifications_visible_to(user)
-        .annotate(current_group_id=Subquery(current_group[:1]))
+        .annotate(current_group_id=current_group)
         .select_related("actor")
         .order_by("-created_at", "-id")[:limit]
     )

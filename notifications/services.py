@@ -2,7 +2,9 @@
 
 Notifications never decide access themselves: who may see a post is asked
 of ``discussions.permissions`` when the notifications are written, and again
-whenever they are shown (``selectors``).
+whenever they are shown (``selectors``). The other kinds go to people with a
+valid membership of the object's group (``Membership.objects.valid()``), and
+are shown only while the owning app's permissions let them see the object.
 
 Every change to a person's notifications sends ``notifications.changed`` {}
 on their own stream (``user:<id>``) after commit: the bell then asks for its
@@ -12,6 +14,7 @@ from the database on every page, so a lost event costs a late bell, no more.
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,7 +22,7 @@ from core import realtime
 from discussions import permissions as discussion_permissions
 from discussions.models import Post, Subscription
 from groups import permissions as group_permissions
-from groups.models import Membership
+from groups.models import Membership, Role
 
 from .models import (
     DEFAULT_LEVEL,
@@ -145,6 +148,189 @@ def notify_post_created(*, post: Post, mentioned, new_thread: bool) -> list[Noti
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     _announce(kinds)
     return notifications
+
+
+# The levels at which a person hears of each group-wide kind. Documents are
+# for tracking and watching (as the issue says); what is addressed to a
+# person or to the group's moderators (a meeting, a join request, a report,
+# an accepted invitation, a changed role) reaches everyone not muted.
+NOT_MUTED = (Level.WATCHING, Level.TRACKING, Level.MENTIONS)
+TRACKING_OR_WATCHING = (Level.WATCHING, Level.TRACKING)
+
+
+def _fan_out(
+    *,
+    kind: str,
+    group_id: int,
+    actor_id: int | None,
+    target_type: str,
+    target_id: int,
+    url: str,
+    subject: str,
+    levels,
+    role: str | None = None,
+    only=None,
+) -> list[Notification]:
+    """Tells the people of group ``group_id`` (with a valid membership, of
+    ``role`` if given, among ``only`` if given) whose level for the group is
+    one of ``levels``, never the actor. In four queries whatever the group's
+    size: the default level, the chosen levels, the memberships, the insert.
+
+    One notification per person, kind and object: a second one (a meeting
+    moved again, a role changed again) brings the existing one up to date
+    and unread, instead of being dropped."""
+    memberships = Membership.objects.valid().filter(group_id=group_id, user__is_active=True)
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    if only is not None:
+        memberships = memberships.filter(user_id__in=list(only))
+    people = set(memberships.values_list("user_id", flat=True)) - {actor_id}
+    if not people:
+        return []
+    default = (
+        GroupDefaultLevel.objects.filter(group_id=group_id).values_list("level", flat=True).first()
+        or DEFAULT_LEVEL
+    )
+    chosen = dict(
+        GroupLevel.objects.filter(group_id=group_id, user_id__in=people).values_list(
+            "user_id", "level"
+        )
+    )
+    recipients = sorted(p for p in people if chosen.get(p, default) in levels)
+    if not recipients:
+        return []
+    now = timezone.now()
+    notifications = [
+        Notification(
+            recipient_id=user_id,
+            kind=kind,
+            group_id=group_id,
+            actor_id=actor_id,
+            target_type=target_type,
+            target_id=target_id,
+            url=url,
+            subject=subject[:300],
+            created_at=now,
+            read_at=None,
+        )
+        for user_id in recipients
+    ]
+    Notification.objects.bulk_create(
+        notifications,
+        update_conflicts=True,
+        unique_fields=["recipient", "kind", "target_type", "target_id"],
+        update_fields=["group", "actor", "url", "subject", "created_at", "read_at"],
+    )
+    _announce(recipients)
+    return notifications
+
+
+def notify_version_added(*, version, new_document: bool) -> list[Notification]:
+    """The hook ``documents.version_added``: a new document (its first
+    version) or a new version of one, to the group's people at tracking or
+    watching, not its uploader."""
+    document = version.document
+    return _fan_out(
+        kind=Kind.DOCUMENT_NEW if new_document else Kind.DOCUMENT_VERSION,
+        group_id=document.group_id,
+        actor_id=version.uploaded_by_id,
+        target_type=TargetType.VERSION,
+        target_id=version.pk,
+        url=document.get_absolute_url(),
+        subject=document.title,
+        levels=TRACKING_OR_WATCHING,
+    )
+
+
+MEETING_KINDS = {
+    "scheduled": Kind.MEETING_SCHEDULED,
+    "moved": Kind.MEETING_MOVED,
+    "cancelled": Kind.MEETING_CANCELLED,
+    "minutes_published": Kind.MINUTES_PUBLISHED,
+}
+
+
+def notify_meeting_changed(*, meeting, actor, change: str) -> list[Notification]:
+    """The hook ``meetings.meeting_changed`` (``change``: scheduled, moved,
+    cancelled or minutes_published): to the group's people not muted, not
+    the actor."""
+    return _fan_out(
+        kind=MEETING_KINDS[change],
+        group_id=meeting.group_id,
+        actor_id=actor.pk,
+        target_type=TargetType.MEETING,
+        target_id=meeting.pk,
+        url=meeting.get_absolute_url(),
+        subject=meeting.title,
+        levels=NOT_MUTED,
+    )
+
+
+def notify_join_request_created(*, join_request) -> list[Notification]:
+    """The hook ``groups.join_request_created``: to the group's moderators
+    not muted (the applicant has no account: no actor)."""
+    return _fan_out(
+        kind=Kind.JOIN_REQUEST,
+        group_id=join_request.group_id,
+        actor_id=None,
+        target_type=TargetType.JOIN_REQUEST,
+        target_id=join_request.pk,
+        url=reverse("groups:join_request_detail", args=[join_request.pk]),
+        subject=join_request.name,
+        levels=NOT_MUTED,
+        role=Role.MODERATOR,
+    )
+
+
+def notify_report_created(*, report) -> list[Notification]:
+    """The hook ``discussions.report_created``: to the moderators of the
+    reported post's group not muted, not the reporter."""
+    thread = report.post.thread
+    return _fan_out(
+        kind=Kind.REPORT,
+        group_id=thread.group_id,
+        actor_id=report.reporter_id,
+        target_type=TargetType.REPORT,
+        target_id=report.pk,
+        url=reverse("discussions:report_queue", args=[thread.group.slug]),
+        subject=thread.title,
+        levels=NOT_MUTED,
+        role=Role.MODERATOR,
+    )
+
+
+def notify_invitation_accepted(*, invitation, membership) -> list[Notification]:
+    """The hook ``groups.invitation_accepted``: to the person who invited
+    (while they take part in the group and have not muted it)."""
+    if invitation.invited_by_id is None:
+        return []
+    return _fan_out(
+        kind=Kind.INVITATION_ACCEPTED,
+        group_id=membership.group_id,
+        actor_id=membership.user_id,
+        target_type=TargetType.MEMBERSHIP,
+        target_id=membership.pk,
+        url=reverse("groups:members", args=[membership.group.slug]),
+        subject=membership.group.name,
+        levels=NOT_MUTED,
+        only=[invitation.invited_by_id],
+    )
+
+
+def notify_role_changed(*, membership, actor) -> list[Notification]:
+    """The hook ``groups.role_changed``: to the person whose role it is
+    (unless they changed it themselves or muted the group)."""
+    return _fan_out(
+        kind=Kind.ROLE_CHANGED,
+        group_id=membership.group_id,
+        actor_id=actor.pk,
+        target_type=TargetType.MEMBERSHIP,
+        target_id=membership.pk,
+        url=reverse("groups:detail", args=[membership.group.slug]),
+        subject=membership.group.name,
+        levels=NOT_MUTED,
+        only=[membership.user_id],
+    )
 
 
 def notification_open(*, user, notification: Notification) -> str:

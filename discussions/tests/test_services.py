@@ -837,13 +837,17 @@ def test_thread_split_refuses_empty_title_and_whole_thread(thread, opening_post,
 
 
 def test_report_create_opens_report_audits_and_tells_group(
-    reply, second_member, group, published, django_capture_on_commit_callbacks
+    reply, second_member, group, moderator, published, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         report = services.report_create(actor=second_member, post=reply, reason=" Rude ")
     assert (report.status, report.reason, report.reporter) == ("open", "Rude", second_member)
     assert audit_actions(group)[-1] == ("report.created", second_member.pk)
-    assert published == [(f"group:{group.pk}", "report.created", {"report": report.pk})]
+    # The group hears of it; its moderator's bell too (notifications).
+    assert published == [
+        (f"group:{group.pk}", "report.created", {"report": report.pk}),
+        (f"user:{moderator.pk}", "notifications.changed", {}),
+    ]
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 2001])
