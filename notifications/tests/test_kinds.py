@@ -234,7 +234,7 @@ def test_meeting_notification_leads_to_the_meeting_and_is_read_when_opened(
     assert count_for(client, member) == 0
 
 
-@pytest.mark.parametrize("change", ["removed", "expired", "other_group"])
+@pytest.mark.parametrize("change", ["removed", "expired", "deleted"])
 def test_meeting_notification_is_not_shown_once_the_meeting_is_out_of_sight(
     change, client, group, moderator, member
 ):
@@ -446,3 +446,24 @@ def test_role_changed_is_not_shown_once_the_person_is_removed(client, group, mod
     assert count_for(client, member) == 1
     groups.membership_revoke(actor=moderator, membership=membership)
     assert count_for(client, member) == 0
+
+
+def test_page_says_what_each_kind_is_about(client, group, moderator, member, guest, outsider):
+    thread = discussions.thread_create(actor=guest, group=group, title="Spam?", body="Buy now")
+    discussions.report_create(actor=member, post=thread.posts.get(), reason="Advertising")
+    request_to_join(group)
+    documents.document_upload(
+        actor=member, group=group, uploaded=upload("plan.pdf", PDF), title="Work plan"
+    )
+    groups.invitation_accept(user=outsider, token=invite(group, moderator, outsider.email))
+    client.force_login(moderator)
+    html = client.get(reverse("notifications:list")).content.decode()
+    assert "Mia Member reported a post in “Spam?”" in html
+    assert "Jo Applicant asks to join the group" in html
+    assert "Mia Member added the document “Work plan”" in html
+    assert "Out Sider accepted your invitation to Fair migration" in html
+    membership = Membership.objects.get(user=member, group=group)
+    groups.membership_change_role(actor=moderator, membership=membership, role=Role.MODERATOR)
+    client.force_login(member)
+    html = client.get(reverse("notifications:list")).content.decode()
+    assert "Max Moderator changed your role in Fair migration" in html
