@@ -268,6 +268,14 @@ def reports_visible_to(user, group) -> QuerySet[Report]:
     return Report.objects.filter(post__thread__group=group)
 
 
+def reports_moderated_by(user) -> QuerySet[Report]:
+    """``reports_visible_to`` for every group at once: the reports on posts of
+    the groups the user moderates."""
+    return Report.objects.filter(
+        post__thread__group__in=group_permissions.groups_moderated_by(user)
+    )
+
+
 def access_report(user, pk) -> Report:
     """A report on a post the user may see; Http404 otherwise. Whether they may
     handle it is ``check_moderate_thread``'s question."""

@@ -107,6 +107,12 @@ def members_visible_to(user, group: WorkingGroup) -> QuerySet[Membership]:
     return Membership.objects.valid().filter(group=group)
 
 
+def memberships_visible_to(user) -> QuerySet[Membership]:
+    """``members_visible_to`` for every group at once: the valid memberships
+    of the groups the user sees (as one of their people, or as organiser)."""
+    return Membership.objects.valid().filter(group__in=groups_visible_to(user))
+
+
 def can_moderate_group(user, group: WorkingGroup) -> bool:
     """Invite, manage membership and roles, edit settings, read the audit log."""
     return is_moderator(user, group)

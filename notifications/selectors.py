@@ -14,7 +14,7 @@ from discussions import permissions as discussion_permissions
 from discussions.models import Post, Report, Subscription
 from documents import permissions as document_permissions
 from groups import permissions as group_permissions
-from groups.models import Membership, WorkingGroup
+from groups.models import WorkingGroup
 from meetings import permissions as meeting_permissions
 
 from .models import (
@@ -35,20 +35,12 @@ def _visible_targets(user) -> Q:
     """Per kind of object, the objects ``user`` may see now, each asked of the
     app that owns it."""
     posts = discussion_permissions.posts_visible_to(user).filter(deleted_at__isnull=True)
-    # Reports are their group's moderators' (``reports_visible_to``), for
-    # every group the user moderates at once.
-    reports = Report.objects.filter(
-        post__thread__group__in=group_permissions.groups_moderated_by(user)
-    )
+    reports = discussion_permissions.reports_moderated_by(user)
     versions = document_permissions.versions_visible_to(user)
     meetings = meeting_permissions.meetings_visible_to(user)
     minutes = meetings.filter(meeting_permissions.minutes_readable_q(user))
     join_requests = group_permissions.join_requests_visible_to(user)
-    # A membership is seen by the people of its group while it is valid
-    # (``members_visible_to``), for every group of the user's at once.
-    memberships = Membership.objects.valid().filter(
-        group__in=group_permissions.groups_visible_to(user)
-    )
+    memberships = group_permissions.memberships_visible_to(user)
     return (
         Q(target_type=TargetType.POST, target_id__in=posts.values("pk"))
         | Q(target_type=TargetType.REPORT, target_id__in=reports.values("pk"))

@@ -84,3 +84,13 @@ def test_reply_form_opens_if_member_or_if_thread_is_locked(thread, member, moder
 def test_reply_form_does_not_open_if_not_a_member(thread, other_member, outsider):
     for person in (other_member, outsider):
         assert not permissions.thread_viewer(person, thread).can_open_reply_form()
+
+
+def test_reports_moderated_by_are_the_reports_of_the_groups_the_user_moderates(
+    thread, member, moderator, other_member, make_reply
+):
+    post = make_reply(moderator, body="Off topic.")
+    report = services.report_create(actor=member, post=post, reason="Off topic")
+    assert list(permissions.reports_moderated_by(moderator)) == [report]
+    for person in (member, other_member):
+        assert not permissions.reports_moderated_by(person).exists()

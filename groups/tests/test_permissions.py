@@ -87,3 +87,22 @@ def test_can_act_as_moderator_not_if_no_mfa_member_or_other_group(
         with pytest.raises(PermissionDenied) as refused:
             permissions.check_act_as_moderator(person, group)
         assert not isinstance(refused.value, permissions.MFARequired)
+
+
+def test_memberships_visible_to_are_the_valid_ones_of_the_users_groups(
+    member, moderator, guest, group, other_group, make_user
+):
+    stranger = make_user("stranger@example.org")
+    join(stranger, other_group)
+    ended = make_user("ended@example.org")
+    join(ended, group, active=False)
+    for person in (member, guest):
+        visible = set(permissions.memberships_visible_to(person).values_list("user", flat=True))
+        assert visible == {member.pk, moderator.pk, guest.pk}
+
+
+def test_memberships_visible_to_is_empty_if_outsider_or_expired_guest(outsider, group, make_user):
+    expired = make_user("expired-guest@example.org")
+    join(expired, group, Role.GUEST, expires_at=timezone.now() - datetime.timedelta(days=1))
+    for person in (outsider, expired):
+        assert not permissions.memberships_visible_to(person).exists()
