@@ -10,7 +10,7 @@ import pytest
 
 # People and groups (member, moderator, guest, outsider, group, published...)
 # for every app's tests.
-pytest_plugins = ["tests.fixtures.people"]
+pytest_plugins = ["tests.fixtures.people", "tests.fixtures.media"]
 
 STRICT = os.environ.get("STRICT_TESTS") == "1"
 

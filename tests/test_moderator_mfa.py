@@ -227,16 +227,8 @@ def test_every_url_is_classified():
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    settings.S3_BUCKET_NAME = ""
+def _media(media_root):
+    """Uploaded files go to a fresh folder (tests.fixtures.media)."""
 
 
 @pytest.fixture

@@ -61,21 +61,10 @@ def upload(name: str, content: bytes, content_type: str = "application/octet-str
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """A fresh, empty MEDIA_ROOT for each test."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    settings.S3_BUCKET_NAME = ""
+def _media(media_root, settings):
+    """Every documents test stores files in a fresh folder (tests.fixtures.media),
+    sent by daphne, not nginx."""
     settings.DOCUMENTS_X_ACCEL = False
-    return root
 
 
 def stored_files(root) -> list:

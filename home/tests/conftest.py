@@ -19,20 +19,8 @@ PDF = (
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """A fresh, empty MEDIA_ROOT for each test."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    settings.S3_BUCKET_NAME = ""
-    return root
+def _media(media_root):
+    """Uploaded files go to a fresh folder (tests.fixtures.media)."""
 
 
 def pdf(name: str, marker: str = "") -> SimpleUploadedFile:

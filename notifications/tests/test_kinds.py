@@ -23,20 +23,8 @@ from tests.fixtures.people import enable_mfa, join
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Uploaded files go to a fresh temporary directory."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    settings.S3_BUCKET_NAME = ""
-    return root
+def _media(media_root):
+    """Uploaded files go to a fresh folder (tests.fixtures.media)."""
 
 
 @pytest.fixture
