@@ -24,6 +24,16 @@ class WorkingGroup(models.Model):
         blank=True,
         help_text=_("Shown to the public on the join page. Plain text."),
     )
+    # For confidential groups: notification emails say what happened and
+    # link to it, without the text of posts and messages.
+    emails_without_text = models.BooleanField(
+        _("no message text in emails"),
+        default=False,
+        help_text=_(
+            "Emails about this group say what happened and link to it, "
+            "without quoting posts, messages or minutes."
+        ),
+    )
     archived = models.BooleanField(
         _("archived"), default=False, help_text=_("An archived group is read-only.")
     )

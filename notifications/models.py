@@ -48,6 +48,8 @@ class Kind(models.TextChoices):
     REPORT = "report", _("Report on a post")
     INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
     ROLE_CHANGED = "role_changed", _("Role changed")
+    MEETING_SOON = "meeting_soon", _("Meeting starting soon")
+    GUEST_EXPIRING = "guest_expiring", _("Guest access ending")
 
 
 class TargetType(models.TextChoices):
@@ -57,6 +59,10 @@ class TargetType(models.TextChoices):
     MEETING = "meetings.meeting", _("Meeting")
     JOIN_REQUEST = "groups.joinrequest", _("Join request")
     MEMBERSHIP = "groups.membership", _("Membership")
+    CHAT_MESSAGE = "meetings.chatmessage", _("Chat message")
+    # A mention in a meeting's agenda or minutes: target_id is the meeting's.
+    AGENDA = "meetings.agenda", _("Agenda of a meeting")
+    MINUTES = "meetings.minutes", _("Minutes of a meeting")
 
 
 class Notification(models.Model):
@@ -153,3 +159,54 @@ class GroupDefaultLevel(models.Model):
 
     def __str__(self):
         return f"{self.group}: {self.level}"
+
+
+class Digest(models.TextChoices):
+    OFF = "off", _("Never")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+
+
+class EmailPreference(models.Model):
+    """How a person wants to be emailed (no row: the defaults). Email is one
+    channel of the notifications above; the levels decide what is a
+    notification at all, this decides which of them also become email."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_preference"
+    )
+    # False: no email of notifications or digests at all (one-click
+    # unsubscribe "all email"). Emails a person asked for (sign-in, password)
+    # are not notifications and still go.
+    enabled = models.BooleanField(_("email me"), default=True)
+    # The kinds (Kind values) the person wants no email of.
+    kinds_off = models.JSONField(_("no email of"), default=list, blank=True)
+    digest = models.CharField(
+        _("summary email"), max_length=10, choices=Digest.choices, default=Digest.WEEKLY
+    )
+    # Local hour (in the person's time zone) and, for weekly digests, the
+    # weekday (0 is Monday) it goes out.
+    digest_hour = models.PositiveSmallIntegerField(_("at"), default=8)
+    digest_weekday = models.PositiveSmallIntegerField(_("on"), default=0)
+    # The end of the span the last digest covered: the next one starts here.
+    digest_covered_until = models.DateTimeField(null=True, blank=True)
+    # When the next digest is due (UTC), computed from the choices above.
+    digest_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("email preference")
+        verbose_name_plural = _("email preferences")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(digest_hour__lte=23), name="email_preference_hour"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(digest_weekday__lte=6), name="email_preference_weekday"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.digest}"
+
+    def wants(self, kind: str) -> bool:
+        return self.enabled and kind not in self.kinds_off

@@ -12,6 +12,7 @@ count, decided afresh for that person. It is not numbered: the count is read
 from the database on every page, so a lost event costs a late bell, no more.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -20,12 +21,14 @@ from django.utils.translation import gettext as _
 
 from core import realtime
 from discussions import permissions as discussion_permissions
-from discussions.models import Post, Subscription
+from discussions.models import Post, Subscription, Thread
 from groups import permissions as group_permissions
 from groups.models import Membership, Role
 
 from .models import (
     DEFAULT_LEVEL,
+    Digest,
+    EmailPreference,
     GroupDefaultLevel,
     GroupLevel,
     Kind,
@@ -405,3 +408,47 @@ def group_default_level_set(*, actor, group, level: str) -> None:
     level = _clean_level(level)
     group_permissions.check_act_as_moderator(actor, group)
     GroupDefaultLevel.objects.update_or_create(group=group, defaults={"level": level})
+
+
+def email_preference(user) -> EmailPreference:
+    """The user's email preferences (the defaults until they change one)."""
+    preference, _created = EmailPreference.objects.get_or_create(user=user)
+    return preference
+
+
+def unsubscribe(*, user_id: int, scope: str) -> bool:
+    """Applies an unsubscribe link's scope (``notifications.unsubscribe``)
+    for user ``user_id``. False, changing nothing, when the person or the
+    thread no longer exists or the kind is unknown; applying it twice is
+    harmless."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    prefix, _sep, rest = scope.partition(":")
+    with transaction.atomic():
+        if scope == "all":
+            preference = email_preference(user)
+            preference.enabled = False
+            preference.save(update_fields=["enabled"])
+        elif scope == "digest":
+            preference = email_preference(user)
+            preference.digest = Digest.OFF
+            preference.save(update_fields=["digest"])
+        elif prefix == "kind":
+            if rest not in Kind.values:
+                return False
+            preference = email_preference(user)
+            if rest not in preference.kinds_off:
+                preference.kinds_off = sorted([*preference.kinds_off, rest])
+                preference.save(update_fields=["kinds_off"])
+        elif prefix == "thread":
+            if not rest.isdigit() or not Thread.objects.filter(pk=int(rest)).exists():
+                return False
+            # Not a check of access: whoever was sent the link may stop
+            # hearing of the thread, whether or not they still see it.
+            ThreadLevel.objects.update_or_create(
+                user=user, thread_id=int(rest), defaults={"level": Level.MENTIONS}
+            )
+        else:
+            return False
+    return True

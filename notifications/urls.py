@@ -11,4 +11,5 @@ urlpatterns = [
     path("notifications/<int:pk>/", views.notification_open, name="open"),
     path("groups/<slug:slug>/notifications/", views.group_level, name="group_level"),
     path("threads/<int:pk>/notifications/", views.thread_level, name="thread_level"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

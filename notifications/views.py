@@ -2,18 +2,22 @@
 selectors (access decided afresh) and services."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from discussions import permissions as discussion_permissions
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate
 
 from . import selectors, services
+from . import unsubscribe as links
 from .forms import DefaultLevelForm, LevelForm, MarkReadForm
+from .models import Kind
 
 
 @require_GET
@@ -121,3 +125,39 @@ def thread_level(request, pk):
         {"thread": thread, "group": thread.group, "form": form},
         status=status,
     )
+
+
+def _scope_text(scope: str) -> str:
+    prefix, _sep, rest = scope.partition(":")
+    if scope == "all":
+        return _("all notification emails and summaries")
+    if scope == "digest":
+        return _("the summary emails")
+    if prefix == "kind" and rest in Kind.values:
+        return _("emails of the kind “%(kind)s”") % {"kind": Kind(rest).label}
+    return _("this thread")
+
+
+@login_not_required
+@csrf_exempt  # the signed link is the authority; mail clients POST without a form
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token):
+    """An unsubscribe link from an email, without sign-in. GET asks (link
+    checkers and previews open links: they change nothing); POST does it,
+    both from that page and as RFC 8058's one-click POST by the mail client."""
+    try:
+        user_id, scope = links.read(token)
+    except links.BadLink as error:
+        return render(
+            request,
+            "notifications/unsubscribe.html",
+            {"expired": error.expired, "bad": True},
+            status=400,
+        )
+    context = {"scope": _scope_text(scope), "token": token}
+    if request.method == "POST":
+        if not services.unsubscribe(user_id=user_id, scope=scope):
+            context["bad"] = True
+            return render(request, "notifications/unsubscribe.html", context, status=400)
+        context["done"] = True
+    return render(request, "notifications/unsubscribe.html", context)

@@ -168,6 +168,7 @@ NOT_MODERATOR_ACTIONS = {
     "meetings:ics": "a meeting's calendar file",
     "meetings:calendar": "the person's own calendar feed",
     "meetings:feed": "the person's own calendar feed, by its secret address",
+    "notifications:unsubscribe": "a person stops their own emails, by a signed link",
     "accounts:profile": "a profile, for the people who share a group",
     "accounts:profile_edit": "the person's own profile",
     "accounts:set_language": "the person's own language",

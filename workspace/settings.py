@@ -382,6 +382,9 @@ PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=60)
 # Invitations: how long a link stays valid; join requests: per-IP limit.
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
 JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
+# Unsubscribe links in notification emails work without sign-in for this
+# many days after the email was sent.
+UNSUBSCRIBE_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_MAX_AGE_DAYS", default=90)
 
 LOGGING = {
     "version": 1,
