@@ -37,10 +37,8 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Greatest, RowNumber
-from django.shortcuts import render
 from django.utils.functional import cached_property
 from django.utils.html import escape
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -89,8 +87,9 @@ def searchable_posts(user) -> QuerySet[Post]:
     return posts_visible_to(user).filter(deleted_at__isnull=True)
 
 
-def _terms(query: str) -> tuple[list[str], list[str]]:
-    """The fallback's words to find, and the words to leave out (``-word``)."""
+def query_terms(query: str) -> tuple[list[str], list[str]]:
+    """The words to find and the words to leave out (``-word``): the SQLite
+    fallback's, and those of the documents' and meetings' search."""
     wanted, unwanted = [], []
     for word in query.split():
         negative = word.startswith("-")
@@ -119,7 +118,7 @@ def _match_postgres(posts: QuerySet[Post], query: str) -> QuerySet[Post]:
 def _match_fallback(posts: QuerySet[Post], query: str) -> QuerySet[Post]:
     """Posts containing every word (and none of the ``-words``); ``rank`` 1
     where the post's own text, not only its thread's title, has them all."""
-    wanted, unwanted = _terms(query)
+    wanted, unwanted = query_terms(query)
     if not wanted:  # only quotes, dashes, brackets
         return posts.none().alias(rank=Value(0))
     in_body = Q()
@@ -178,7 +177,7 @@ def post_search(user, *, query: str, group=None, page: int | str | None = 1):
     if postgres:
         words = _matched_words(items, query)
     else:
-        wanted, _unwanted = _terms(query)
+        wanted, _unwanted = query_terms(query)
         words = dict.fromkeys((post.pk for post in items), wanted)
     for post in items:
         post.title_html = highlight(post.thread.title, words[post.pk], whole_words=postgres)
@@ -251,20 +250,3 @@ def highlight(
     parts.append(escape(window[position:]))
     parts.append(" …" if end < len(text) else "")
     return mark_safe("".join(parts))  # noqa: S308 -- every piece of text is escaped
-
-
-def search(request):
-    """The search page: a box, an optional group of one's own, and a page of results."""
-    form = SearchForm(request.GET if "q" in request.GET else None, user=request.user)
-    page_obj = None
-    more = ""
-    if form.is_bound and form.is_valid():
-        query = form.cleaned_data["q"]
-        group = form.cleaned_data["group"]
-        page_obj = post_search(request.user, query=query, group=group, page=request.GET.get("page"))
-        more = urlencode({"q": query, **({"group": group.slug} if group else {})})
-    return render(
-        request,
-        "discussions/search.html",
-        {"form": form, "page": page_obj, "query_string": more},
-    )

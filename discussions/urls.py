@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import search, views
+from . import views
 
 app_name = "discussions"
 urlpatterns = [
@@ -25,5 +25,4 @@ urlpatterns = [
     path("posts/<int:pk>/split/", views.thread_split, name="thread_split"),
     path("reports/<int:pk>/close/", views.report_close, name="report_close"),
     path("preview/", views.preview, name="preview"),
-    path("search/", search.search, name="search"),
 ]

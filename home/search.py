@@ -6,25 +6,13 @@
 from django.shortcuts import render
 from django.utils.http import urlencode
 
-from discussions.search import SearchForm, highlight, post_search
+from discussions.search import SearchForm, highlight, post_search, query_terms
 from documents.selectors import document_search
 from meetings.selectors import meeting_search
 
 # Documents and meetings are few next to posts: the first ones found are shown.
 DOCUMENTS_SHOWN = 20
 MEETINGS_SHOWN = 20
-
-
-def query_words(query: str) -> tuple[list[str], list[str]]:
-    """The words to find and the words to leave out (``-word``), for the
-    documents and meetings, which match words as the posts' fallback does."""
-    wanted, unwanted = [], []
-    for word in query.split():
-        negative = word.startswith("-")
-        word = word.lstrip("-").strip("\"'()")
-        if word:
-            (unwanted if negative else wanted).append(word)
-    return wanted, unwanted
 
 
 def _contains(text: str, words: list[str]) -> bool:
@@ -37,7 +25,7 @@ def search_everything(user, *, query: str, group=None, page=1) -> dict:
     page of ``discussions.search.post_search``; ``documents`` and ``meetings``,
     the first ones found, each with ``snippet`` (escaped HTML, matches in
     <mark>) and, for meetings, ``snippet_field`` (agenda or minutes)."""
-    words, without = query_words(query)
+    words, without = query_terms(query)
     documents = list(
         document_search(user, words=words, without=without, group=group, limit=DOCUMENTS_SHOWN)
     )

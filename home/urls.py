@@ -4,5 +4,5 @@ from . import search
 
 app_name = "home"
 urlpatterns = [
-    path("search/all/", search.search, name="search"),
+    path("search/", search.search, name="search"),
 ]

@@ -78,7 +78,7 @@ def test_lint_imports_fails_if_documents_reads_discussions_permissions(tmp_path)
 
 def test_lint_imports_fails_if_meetings_imports_the_home_app(tmp_path):
     copy_of_the_apps(tmp_path)
-    (tmp_path / "meetings" / "probe.py").write_text("from home.search import query_words\n")
+    (tmp_path / "meetings" / "probe.py").write_text("from home.search import search_everything\n")
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "meetings.probe -> home.search" in result.stdout

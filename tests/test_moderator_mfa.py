@@ -140,7 +140,6 @@ NOT_MODERATOR_ACTIONS = {
     "discussions:post_react": "members react",
     "discussions:post_report": "members report a post to the moderators",
     "discussions:preview": "renders the person's own Markdown",
-    "discussions:search": "searches what the person may read",
     "home:search": "searches everything the person may read",
     "notifications:list": "the person's own notifications",
     "notifications:count": "the person's own unread count",
