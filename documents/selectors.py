@@ -3,7 +3,7 @@ page's news and the search. Each starts from ``documents.permissions``."""
 
 from collections.abc import Iterable
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Q, QuerySet, Subquery
 
 from groups.models import GroupVisit, WorkingGroup
 
@@ -12,9 +12,9 @@ from .permissions import documents_visible_to, versions_visible_to
 
 
 def _seen_at(user, group_field: str) -> Subquery:
-    """When ``user`` last opened the group of the row (``group_field``)."""
-    visits = GroupVisit.objects.filter(user_id=user.pk, group_id=OuterRef(group_field))
-    return Subquery(visits.values("seen_at")[:1])
+    """When ``user`` last opened the overview or the documents of the group
+    of the row (``group_field``)."""
+    return GroupVisit.objects.seen_at(user, group_field, GroupVisit.Section.DOCUMENTS)
 
 
 def _since_visit(field: str) -> Q:

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from discussions import selectors as discussion_selectors
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate
+from groups.models import GroupVisit
 
 from . import downloads, files, permissions, services
 from .forms import (
@@ -178,6 +179,8 @@ def document_list(request, group, pk=None):
     folders = list(group.folders.all())
     by_pk = {folder.pk: folder for folder in folders}
     folder = None
+    # What the home page counts as new documents is what comes after now.
+    GroupVisit.objects.mark(request.user, group, GroupVisit.Section.DOCUMENTS)
     if pk is not None:
         folder = by_pk.get(pk)
         if folder is None:

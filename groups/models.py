@@ -291,28 +291,48 @@ class AuditEntry(models.Model):
 
 
 class GroupVisitQuerySet(models.QuerySet):
-    def mark(self, user, group, at=None) -> None:
-        """Records that ``user`` opened ``group``'s page now (or ``at``): one
-        UPDATE once the person has been there before."""
+    def mark(self, user, group, section: str = "group", at=None) -> None:
+        """Records that ``user`` opened ``group``'s page of ``section`` now
+        (or ``at``): one UPDATE once the person has been there before."""
         at = at or timezone.now()
-        if not self.filter(user=user, group=group).update(seen_at=at):
-            self.update_or_create(user=user, group=group, defaults={"seen_at": at})
+        if not self.filter(user=user, group=group, section=section).update(seen_at=at):
+            self.update_or_create(user=user, group=group, section=section, defaults={"seen_at": at})
+
+    def seen_at(self, user, group_ref: str, section: str) -> models.Subquery:
+        """For a query over rows with a group (``group_ref``, the name of the
+        field): when ``user`` last opened that group's overview or its
+        ``section`` page (NULL if never)."""
+        visits = self.filter(
+            user_id=user.pk,
+            group_id=models.OuterRef(group_ref),
+            section__in=[GroupVisit.Section.GROUP, section],
+        ).order_by("-seen_at")
+        return models.Subquery(visits.values("seen_at")[:1])
 
 
 class GroupVisit(models.Model):
-    """When a person last opened a group's page: what the home page counts as
-    new in that group (documents, versions, minutes) is what came after it.
-    A personal mark that no one else sees, like a thread's read mark."""
+    """When a person last opened a group's overview or one of its lists: what
+    the home page counts as new in that group (documents and versions,
+    minutes) is what came after the overview or that list was opened. A
+    personal mark that no one else sees, like a thread's read mark."""
+
+    class Section(models.TextChoices):
+        GROUP = "group", _("Overview")
+        DOCUMENTS = "documents", _("Documents")
+        MEETINGS = "meetings", _("Meetings")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey(WorkingGroup, on_delete=models.CASCADE, related_name="+")
+    section = models.CharField(max_length=20, choices=Section.choices, default=Section.GROUP)
     seen_at = models.DateTimeField(default=timezone.now)
 
     objects = GroupVisitQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "group"], name="group_visit_once"),
+            models.UniqueConstraint(
+                fields=["user", "group", "section"], name="group_visit_once_per_section"
+            ),
         ]
 
     def __str__(self):

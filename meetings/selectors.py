@@ -11,10 +11,8 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Window,
 )
 from django.db.models.functions import RowNumber
@@ -205,15 +203,16 @@ def minutes_published_since_visit(
     user, groups: Iterable[WorkingGroup], *, listed: int = MINUTES_LISTED
 ) -> dict[int, list[Meeting]]:
     """For each of ``groups`` that has any: the meetings whose minutes were
-    published since ``user`` last opened the group's page (all, if never),
+    published since ``user`` last opened the group's overview or meetings
+    (all, if never),
     newest first, at most ``listed`` of them; the first carries
     ``minutes_count``, the number of all. Published minutes are for everyone
     who sees the meeting (``permissions.can_read_minutes``). One query."""
-    visits = GroupVisit.objects.filter(user_id=user.pk, group_id=OuterRef("group_id"))
+    seen_at = GroupVisit.objects.seen_at(user, "group_id", GroupVisit.Section.MEETINGS)
     meetings = (
         permissions.meetings_visible_to(user)
         .filter(group_id__in=[group.pk for group in groups], minutes_published_at__isnull=False)
-        .alias(seen_at=Subquery(visits.values("seen_at")[:1]))
+        .alias(seen_at=seen_at)
         .filter(Q(seen_at__isnull=True) | Q(minutes_published_at__gt=F("seen_at")))
         .annotate(
             place=Window(

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from groups import permissions as group_permissions
 from groups.decorators import group_view, mfa_gate, moderator_view
+from groups.models import GroupVisit
 
 from . import calendar, permissions, services
 from .forms import CalendarFeedForm, MeetingForm, MinutesForm
@@ -79,6 +80,8 @@ def _chat(user, room: ChatRoom) -> dict:
 @group_view
 def meeting_list(request, group):
     now = timezone.now()
+    # What the home page counts as newly published minutes is what comes after now.
+    GroupVisit.objects.mark(request.user, group, GroupVisit.Section.MEETINGS)
     meetings = Meeting.objects.filter(group=group).only(
         "pk", "group_id", "title", "kind", "starts_at", "ends_at", "status",
         "minutes_published_at",

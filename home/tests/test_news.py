@@ -96,6 +96,33 @@ def test_news_lists_minutes_published_since_visit(client, member, moderator, gro
     assert news_of(member, group).minutes == []
 
 
+def test_documents_list_clears_new_documents_but_not_minutes(client, member, moderator, group):
+    meeting = schedule(moderator, group, "Session 3", starts_in=-datetime.timedelta(days=1))
+    meeting_services.minutes_save(actor=moderator, meeting=meeting, minutes="Done", publish=True)
+    add_document(moderator, group, "New paper")
+    client.force_login(member)
+    assert client.get(reverse("documents:list", args=[group.slug])).status_code == 200
+    news = news_of(member, group)
+    assert news.documents == 0
+    assert [m.pk for m in news.minutes] == [meeting.pk]
+
+
+def test_meetings_list_clears_new_minutes_but_not_documents(client, member, moderator, group):
+    meeting = schedule(moderator, group, "Session 3", starts_in=-datetime.timedelta(days=1))
+    meeting_services.minutes_save(actor=moderator, meeting=meeting, minutes="Done", publish=True)
+    add_document(moderator, group, "New paper")
+    client.force_login(member)
+    assert client.get(reverse("meetings:list", args=[group.slug])).status_code == 200
+    news = news_of(member, group)
+    assert news.minutes == []
+    assert news.documents == 1
+    # The overview clears both.
+    add_document(moderator, group, "Newer paper")
+    assert news_of(member, group).documents == 2
+    visit(client, member, group)
+    assert not news_of(member, group).anything_new
+
+
 def test_news_shows_next_scheduled_meeting_only(member, moderator, group):
     later = schedule(moderator, group, "Later", starts_in=datetime.timedelta(days=9))
     soon = schedule(moderator, group, "Soon", starts_in=datetime.timedelta(days=2))
