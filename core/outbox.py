@@ -23,13 +23,14 @@ sent::
     def compose(rows: list[OutboundEmail]) -> EmailMessage | None
 
 It gets the rows (oldest first; their ``subject``, ``text``, ``html``,
-``headers`` and ``language`` as queued) and returns the one message to send to
-``rows[0].to`` (its ``to`` is set by the outbox), or None when nothing is left
-to say (access lost, everything read meanwhile): the rows are then marked sent
-and ``dropped``. It is called for a single row as well, so it is also the place
-to check access again and take the latest text. Without ``compose`` a row goes
-out as stored (several rows of a batch without ``compose``: the first one's
-subject and headers, the texts one after another).
+``headers``, ``language`` and ``ref``, the id of what they are about, as
+queued) and returns the one message to send to ``rows[0].to`` (its ``to`` is
+set by the outbox), or None when nothing is left to say (access lost,
+everything read meanwhile): the rows are then marked sent and ``dropped``. It
+is called for a single row as well, so it is also the place to check access
+again and take the latest text. Without ``compose`` a row goes out as stored
+(several rows of a batch without ``compose``: the first one's subject and
+headers, the texts one after another).
 """
 
 import datetime
