@@ -27,6 +27,7 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -42,6 +43,8 @@ from . import unsubscribe as links
 from .models import EmailPreference, Kind, Level, Notification, TargetType
 
 COMPOSE = "notifications.emails.compose"
+# Published minutes are quoted up to this many words (the rest is a link away).
+MINUTES_WORDS = 300
 
 # The hold of each kind, in minutes, or the setting that says it; every
 # other kind waits NOTIFY_EMAIL_HOLD_MINUTES.
@@ -164,7 +167,10 @@ def _about_meeting(notification) -> About | None:
     if meeting is None:
         return None
     join_link = meeting.video_link if notification.kind == Kind.MEETING_SOON else ""
-    return About(group=meeting.group, when=meeting.starts_at, join_link=join_link)
+    text = ""
+    if notification.kind == Kind.MINUTES_PUBLISHED:
+        text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
+    return About(group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link)
 
 
 def _about_join_request(notification) -> About | None:

@@ -183,6 +183,51 @@ def test_every_other_kind_arrives_with_its_sentence(
     assert "Max Moderator changed your role in Fair migration" in body(to(messages, member)[0])
 
 
+def test_meeting_changes_and_document_versions_arrive_with_their_sentences(
+    smtp_mailer, group, moderator, member
+):
+    from meetings import services as meetings
+    from meetings.models import Meeting
+
+    meeting = schedule(moderator, group, title="Third session")
+    deliver(smtp_mailer)
+    later = meeting.starts_at + datetime.timedelta(days=1)
+    meetings.meeting_update(
+        actor=moderator,
+        meeting=meeting,
+        data={"starts_at": later, "ends_at": later + datetime.timedelta(hours=1)},
+    )
+    moved = to(deliver(smtp_mailer), member)[-1]
+    assert "Max Moderator moved the meeting “Third session” to another time" in body(moved)
+    meetings.minutes_save(
+        actor=moderator, meeting=meeting, minutes="We agreed on the plan.", publish=True
+    )
+    minutes = to(deliver(smtp_mailer), member)[-1]
+    assert "Max Moderator published the minutes of “Third session”" in body(minutes)
+    assert "We agreed on the plan." in body(minutes)
+    meetings.meeting_update(
+        actor=moderator, meeting=meeting, data={"status": Meeting.Status.CANCELLED}
+    )
+    cancelled = to(deliver(smtp_mailer), member)[-1]
+    assert "Max Moderator cancelled the meeting “Third session”" in body(cancelled)
+    assert len({m["Message-ID"] for m in to(smtp_mailer.messages, member)}) == 4
+
+    services.group_level_set(user=member, group=group, level=Level.WATCHING)
+    document = documents.document_upload(
+        actor=moderator, group=group, uploaded=upload("plan.pdf", PDF), title="Work plan"
+    )
+    deliver(smtp_mailer)
+    documents.version_add(
+        actor=moderator,
+        document=document,
+        uploaded=upload("plan2.pdf", PDF + b"%v2"),
+        change_note="Budget added",
+    )
+    version = to(deliver(smtp_mailer), member)[-1]
+    assert "Max Moderator added a new version of “Work plan”" in body(version)
+    assert "Budget added" in body(version)
+
+
 # --- The hold, batching -----------------------------------------------------------------
 
 
