@@ -34,6 +34,7 @@ headers, the texts one after another).
 """
 
 import datetime
+import email.policy
 import logging
 import uuid
 from collections.abc import Iterable
@@ -51,6 +52,19 @@ from django.utils.module_loading import import_string
 from .models import OutboundEmail
 
 logger = logging.getLogger(__name__)
+
+
+class OutboxEmail(mail.EmailMultiAlternatives):
+    """An email whose header lines are folded only where RFC 5322 requires
+    (998 characters). Folded at 78, as Python's ``email`` does by default, a
+    long value without spaces (a signed ``List-Unsubscribe`` link) is cut
+    into RFC 2047 encoded words, which mail clients do not read in a header
+    holding a URL. The bodies keep their own line limits."""
+
+    def message(self, *, policy=email.policy.default):
+        message = super().message(policy=policy)
+        message.policy = policy.clone(max_line_length=998)
+        return message
 
 
 def email_queue(
@@ -225,9 +239,7 @@ def _message(rows: list[OutboundEmail]) -> mail.EmailMessage | None:
         return message
     text = "\n\n".join(row.text for row in rows)
     html = "\n<hr>\n".join(row.html for row in rows if row.html)
-    message = mail.EmailMultiAlternatives(
-        subject=first.subject, body=text, to=[first.to], headers=first.headers
-    )
+    message = OutboxEmail(subject=first.subject, body=text, to=[first.to], headers=first.headers)
     if html:
         message.attach_alternative(html, "text/html")
     return message

@@ -18,11 +18,11 @@ moderators chose "no message text in emails".
 
 import dataclasses
 import datetime
+import zoneinfo
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.models import OutboundEmail
-from core.outbox import emails_queue
+from core.outbox import OutboxEmail, emails_queue
 from discussions.models import Post, Report
 from documents.models import DocumentVersion
 from groups.models import JoinRequest, WorkingGroup
@@ -267,12 +267,20 @@ def compose(rows: list[OutboundEmail]):
     if not items:
         return None
     language = user.language or settings.LANGUAGE_CODE
-    zone = user.time_zone or settings.TIME_ZONE
-    with translation.override(language), timezone.override(zone):
+    with translation.override(language), timezone.override(_zone(user)):
         return _render(user, items, first_row=rows[0])
 
 
-def _render(user, items, *, first_row) -> EmailMultiAlternatives:
+def _zone(user) -> zoneinfo.ZoneInfo:
+    """The person's time zone; the site's when unset or no longer known (a
+    zone name the system dropped must not stop their email)."""
+    try:
+        return zoneinfo.ZoneInfo(user.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _render(user, items, *, first_row) -> OutboxEmail:
     site = settings.SITE_URL
     domain = _domain()
     entries = [
@@ -328,6 +336,8 @@ def _render(user, items, *, first_row) -> EmailMultiAlternatives:
     }
     text = render_to_string("notifications/email/notifications.txt", context)
     html = render_to_string("notifications/email/notifications.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, headers=headers)
+    # One line: a title or name never breaks the header.
+    subject = " ".join(subject.split())
+    message = OutboxEmail(subject=subject, body=text, headers=headers)
     message.attach_alternative(html, "text/html")
     return message

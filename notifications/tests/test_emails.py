@@ -126,6 +126,33 @@ def test_fan_out_emails_take_the_same_queries_whatever_the_group_size(
     assert OutboundEmail.objects.count() == size
 
 
+@pytest.mark.parametrize("size", [10, 100])
+def test_post_fan_out_emails_take_the_same_queries_whatever_the_group_size(
+    size, group, member, moderator, make_user, django_assert_num_queries
+):
+    services.group_default_level_set(actor=moderator, group=group, level=Level.WATCHING)
+    for number in range(size):
+        join(make_user(f"w{size}-{number}@example.org", display_name=f"W {number}"), group)
+    thread = discussions.thread_create(actor=member, group=group, title="T", body="x")
+    post = discussions.post_create(actor=moderator, thread=thread, body="y")
+    post.thread = thread
+    Notification.objects.all().delete()
+    OutboundEmail.objects.all().delete()
+    # The post's notifications (7), then the recipients' addresses and
+    # preferences and one insert into the outbox.
+    with django_assert_num_queries(9):
+        services.notify_post_created(post=post, mentioned=[], new_thread=False)
+    assert OutboundEmail.objects.count() == size + 1  # everyone but the author
+
+
+def test_a_person_whose_time_zone_is_unknown_still_gets_the_email(
+    smtp_mailer, group, moderator, member
+):
+    type(member).objects.filter(pk=member.pk).update(time_zone="Mars/Olympus_Mons")
+    schedule(moderator, group, title="Session")
+    assert len(to(deliver(smtp_mailer), member)) == 1
+
+
 # --- Sent: every kind, its sentence ------------------------------------------------
 
 
@@ -417,6 +444,9 @@ def test_one_click_unsubscribe_from_the_header_stops_that_thread(
     discussions.post_create(actor=moderator, thread=thread, body="First")
     message = to(deliver(smtp_mailer), member)[0]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # As sent: one plain <URL>, not cut into RFC 2047 encoded words.
+    raw = dict(message.raw_items())["List-Unsubscribe"]
+    assert raw.startswith("<" + settings.SITE_URL) and "=?" not in raw
     url = message["List-Unsubscribe"].strip("<>")
     assert url.startswith(settings.SITE_URL + "/unsubscribe/")
     text = body(message)
