@@ -153,6 +153,22 @@ def test_a_person_whose_time_zone_is_unknown_still_gets_the_email(
     assert len(to(deliver(smtp_mailer), member)) == 1
 
 
+def test_after_commit_the_task_sends_what_is_due_and_holds_the_rest(
+    smtp_mailer, settings, thread, member, moderator, django_capture_on_commit_callbacks
+):
+    # Tasks run at once here (ImmediateBackend): the commit runs the send task.
+    with django_capture_on_commit_callbacks(execute=True):
+        discussions.post_create(actor=moderator, thread=thread, body="Held")
+    assert smtp_mailer.messages == []  # ten minutes to go
+    settings.NOTIFY_EMAIL_HOLD_MINUTES = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        discussions.post_create(actor=moderator, thread=thread, body="At once")
+    # The second is due, and takes the one still held with it: one email.
+    (message,) = smtp_mailer.messages
+    assert message["To"] == member.email
+    assert message["Subject"] == "2 new notifications"
+
+
 # --- Sent: every kind, its sentence ------------------------------------------------
 
 
