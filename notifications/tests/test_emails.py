@@ -305,7 +305,7 @@ def test_three_notifications_within_the_hold_go_out_as_one_email(
 
 def test_nothing_is_sent_to_a_removed_member(smtp_mailer, thread, member, moderator, guest):
     discussions.post_create(actor=moderator, thread=thread, body=f"{handle(guest)} hi")
-    Membership.objects.filter(user=guest).update(active=False)
+    groups.membership_revoke(actor=moderator, membership=Membership.objects.get(user=guest))
     assert to(deliver(smtp_mailer), guest) == []
     assert rows_for(guest).get().dropped
 
