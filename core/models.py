@@ -66,6 +66,9 @@ class OutboundEmail(models.Model):
     # Dotted path of a callable(rows) -> EmailMessage | None, called when the
     # rows are sent (core.outbox.email_queue says more); blank: sent as stored.
     compose = models.CharField(max_length=200, blank=True)
+    # The id of what the email is about, in the app that queued it (for a
+    # notification email: the notification), for ``compose`` to find it.
+    ref = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     due_at = models.DateTimeField()
     # When it left, or when ``compose`` said there was nothing to send (dropped).

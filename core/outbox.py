@@ -23,16 +23,18 @@ sent::
     def compose(rows: list[OutboundEmail]) -> EmailMessage | None
 
 It gets the rows (oldest first; their ``subject``, ``text``, ``html``,
-``headers`` and ``language`` as queued) and returns the one message to send to
-``rows[0].to`` (its ``to`` is set by the outbox), or None when nothing is left
-to say (access lost, everything read meanwhile): the rows are then marked sent
-and ``dropped``. It is called for a single row as well, so it is also the place
-to check access again and take the latest text. Without ``compose`` a row goes
-out as stored (several rows of a batch without ``compose``: the first one's
-subject and headers, the texts one after another).
+``headers``, ``language`` and ``ref``, the id of what they are about, as
+queued) and returns the one message to send to ``rows[0].to`` (its ``to`` is
+set by the outbox), or None when nothing is left to say (access lost,
+everything read meanwhile): the rows are then marked sent and ``dropped``. It
+is called for a single row as well, so it is also the place to check access
+again and take the latest text. Without ``compose`` a row goes out as stored
+(several rows of a batch without ``compose``: the first one's subject and
+headers, the texts one after another).
 """
 
 import datetime
+import email.policy
 import logging
 import uuid
 from collections.abc import Iterable
@@ -50,6 +52,19 @@ from django.utils.module_loading import import_string
 from .models import OutboundEmail
 
 logger = logging.getLogger(__name__)
+
+
+class OutboxEmail(mail.EmailMultiAlternatives):
+    """An email whose header lines are folded only where RFC 5322 requires
+    (998 characters). Folded at 78, as Python's ``email`` does by default, a
+    long value without spaces (a signed ``List-Unsubscribe`` link) is cut
+    into RFC 2047 encoded words, which mail clients do not read in a header
+    holding a URL. The bodies keep their own line limits."""
+
+    def message(self, *, policy=email.policy.default):
+        message = super().message(policy=policy)
+        message.policy = policy.clone(max_line_length=998)
+        return message
 
 
 def email_queue(
@@ -224,9 +239,7 @@ def _message(rows: list[OutboundEmail]) -> mail.EmailMessage | None:
         return message
     text = "\n\n".join(row.text for row in rows)
     html = "\n<hr>\n".join(row.html for row in rows if row.html)
-    message = mail.EmailMultiAlternatives(
-        subject=first.subject, body=text, to=[first.to], headers=first.headers
-    )
+    message = OutboxEmail(subject=first.subject, body=text, to=[first.to], headers=first.headers)
     if html:
         message.attach_alternative(html, "text/html")
     return message

@@ -53,7 +53,7 @@ class GroupCreateForm(forms.ModelForm):
 class GroupSettingsForm(forms.ModelForm):
     class Meta:
         model = WorkingGroup
-        fields = ["name", "description", "public_summary", "archived"]
+        fields = ["name", "description", "public_summary", "emails_without_text", "archived"]
         widgets = {"description": forms.Textarea(attrs={"rows": 8})}
 
 

@@ -92,7 +92,8 @@ def group_create(
 
 
 def group_update(*, actor: User, group: WorkingGroup, data: dict) -> WorkingGroup:
-    """Saves the group's settings (name, description, public summary, archived).
+    """Saves the group's settings (name, description, public summary, no
+    message text in emails, archived).
     Moderators only. Sends ``group.updated`` to the group."""
     permissions.check_moderate_group(actor, group)
     with transaction.atomic():

@@ -25,6 +25,7 @@ from discussions.models import Post, Subscription, Thread
 from groups import permissions as group_permissions
 from groups.models import Membership, Role
 
+from . import emails
 from .models import (
     DEFAULT_LEVEL,
     Digest,
@@ -65,8 +66,9 @@ def notify_post_created(*, post: Post, mentioned, new_thread: bool) -> list[Noti
     - ``new_thread``: it starts a thread in a group they watch;
     - ``watched_post``: a new post in a thread they watch.
 
-    Never the author, never someone who may not see the post. The number
-    of queries does not depend on the group's size."""
+    Never the author, never someone who may not see the post. Each
+    notification is also queued as an email (``emails``). The number of
+    queries does not depend on the group's size."""
     thread = post.thread
     actor_id = post.author_id
     group_id = thread.group_id
@@ -149,6 +151,7 @@ def notify_post_created(*, post: Post, mentioned, new_thread: bool) -> list[Noti
         for user_id, kind in sorted(kinds.items())
     ]
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    emails.notification_emails_queue(target_type=TargetType.POST, target_id=post.pk, created_at=now)
     _announce(kinds)
     return notifications
 
@@ -177,7 +180,8 @@ def _fan_out(
     """Tells the people of group ``group_id`` (with a valid membership, of
     ``role`` if given, among ``only`` if given) whose level for the group is
     one of ``levels``, never the actor. In four queries whatever the group's
-    size: the default level, the chosen levels, the memberships, the insert.
+    size: the default level, the chosen levels, the memberships, the insert;
+    and two for the emails (``emails.notification_emails_queue``).
 
     One notification per person, kind and object: a second one (a meeting
     moved again, a role changed again) brings the existing one up to date
@@ -224,6 +228,7 @@ def _fan_out(
         unique_fields=["recipient", "kind", "target_type", "target_id"],
         update_fields=["group", "actor", "url", "subject", "created_at", "read_at"],
     )
+    emails.notification_emails_queue(target_type=target_type, target_id=target_id, created_at=now)
     _announce(recipients)
     return notifications
 

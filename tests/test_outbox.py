@@ -246,3 +246,11 @@ def test_admin_lists_waiting_emails_with_their_error_but_not_their_bodies(client
     detail = client.get(reverse("admin:core_outboundemail_change", args=[row.pk]))
     assert detail.status_code == 200
     assert "a@example.org" in detail.text and "secret link" not in detail.text
+
+
+def test_a_long_header_arrives_as_one_plain_value_not_encoded_words(smtp_mailer):
+    link = "<https://workspace.example.org/unsubscribe/" + "A1b2C3d4" * 12 + "/>"
+    email_queue(to="a@example.org", subject="S", text="t", headers={"List-Unsubscribe": link})
+    send_due()
+    (message,) = smtp_mailer.messages
+    assert dict(message.raw_items())["List-Unsubscribe"] == link

@@ -385,6 +385,11 @@ JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
 # Unsubscribe links in notification emails work without sign-in for this
 # many days after the email was sent.
 UNSUBSCRIBE_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_MAX_AGE_DAYS", default=90)
+# Notification emails wait this long before they leave (what is read in the
+# app meanwhile is not sent; what comes meanwhile joins the same email);
+# mentions wait less. A meeting starting soon does not wait.
+NOTIFY_EMAIL_HOLD_MINUTES = env.int("NOTIFY_EMAIL_HOLD_MINUTES", default=10)
+NOTIFY_MENTION_HOLD_MINUTES = env.int("NOTIFY_MENTION_HOLD_MINUTES", default=2)
 
 LOGGING = {
     "version": 1,

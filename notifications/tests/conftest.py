@@ -22,3 +22,7 @@ def opening_post(thread):
 
 def handle(user) -> str:
     return "@" + user.mention_handle
+
+
+# A real SMTP server (aiosmtpd) and Django's mailer pointed at it.
+from tests.conftest import smtp, smtp_mailer  # noqa: E402, F401

@@ -227,5 +227,6 @@ def test_fan_out_queries_do_not_grow_with_the_group(
 
 
 # The group default, the people's group and thread levels, the watchers, the
-# group's members (default watching), who may see the post, the notifications.
-FAN_OUT_QUERIES = 7
+# group's members (default watching), who may see the post, the notifications;
+# their emails: the recipients' addresses and preferences, the outbox insert.
+FAN_OUT_QUERIES = 9

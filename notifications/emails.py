@@ -1,0 +1,343 @@
+"""Notification emails: one outbox row per notification, composed when sent.
+
+Queued (``notification_emails_queue``) in the transaction that writes the
+notifications, one row per notification for the recipients whose
+``EmailPreference`` wants its kind, in two queries whatever their number.
+Each waits ``hold(kind)`` before it leaves, and every row of one person
+still waiting when the first is due goes out with it as one email
+(``batch_key``).
+
+Composed (``compose``, called by the outbox when the rows leave), afresh:
+only the notifications the person may still see
+(``selectors.notifications_visible_to``), has not read in the app
+meanwhile and still wants by email; nothing left, no email. Rendered in
+the person's language and time zone, with the latest text of what it is
+about (``ABOUT``, one entry per target type), none for a group whose
+moderators chose "no message text in emails".
+"""
+
+import dataclasses
+import datetime
+import zoneinfo
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.template import Context
+from django.template.loader import get_template, render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from core.models import OutboundEmail
+from core.outbox import OutboxEmail, emails_queue
+from discussions.models import Post, Report
+from documents.models import DocumentVersion
+from groups.models import JoinRequest, WorkingGroup
+from meetings.models import Meeting
+
+from . import selectors
+from . import unsubscribe as links
+from .models import EmailPreference, Kind, Level, Notification, TargetType
+
+COMPOSE = "notifications.emails.compose"
+# Published minutes are quoted up to this many words (the rest is a link away).
+MINUTES_WORDS = 300
+
+# The hold of each kind, in minutes, or the setting that says it; every
+# other kind waits NOTIFY_EMAIL_HOLD_MINUTES.
+HOLDS = {
+    Kind.MENTION: "NOTIFY_MENTION_HOLD_MINUTES",
+    # A reminder 15 minutes before a meeting cannot wait.
+    Kind.MEETING_SOON: 0,
+}
+
+
+def hold(kind: str) -> datetime.timedelta:
+    """How long an email of ``kind`` waits before it leaves."""
+    minutes = HOLDS.get(kind, "NOTIFY_EMAIL_HOLD_MINUTES")
+    if isinstance(minutes, str):
+        minutes = getattr(settings, minutes)
+    return datetime.timedelta(minutes=minutes)
+
+
+def _preference(enabled, kinds_off) -> EmailPreference:
+    """A person's preferences as read alongside their notifications (no
+    row: the defaults)."""
+    return EmailPreference(enabled=True if enabled is None else enabled, kinds_off=kinds_off or [])
+
+
+def notification_emails_queue(*, target_type: str, target_id: int, created_at) -> int:
+    """Queues the emails of the notifications about one object written at
+    ``created_at`` (call it inside the transaction that wrote them): one
+    row per notification whose recipient is active and wants its kind by
+    email. Two queries, whatever the number of recipients (their addresses
+    and preferences; the insert). A notification is queued once (its key
+    names it and when it was written). Returns the number queued."""
+    written = Notification.objects.filter(
+        target_type=target_type, target_id=target_id, created_at=created_at
+    ).values_list(
+        "pk",
+        "kind",
+        "recipient_id",
+        "recipient__email",
+        "recipient__is_active",
+        "recipient__language",
+        "subject",
+        "recipient__email_preference__enabled",
+        "recipient__email_preference__kinds_off",
+    )
+    now = timezone.now()
+    stamp = created_at.strftime("%Y%m%dT%H%M%S.%f")
+    rows = [
+        OutboundEmail(
+            key=f"notification:{pk}:{stamp}",
+            to=address,
+            language=language,
+            subject=subject,
+            text="",
+            due_at=now + hold(kind),
+            batch_key=f"notifications:{user_id}",
+            compose=COMPOSE,
+            ref=pk,
+        )
+        for pk, kind, user_id, address, active, language, subject, enabled, kinds_off in written
+        if active and address and _preference(enabled, kinds_off).wants(kind)
+    ]
+    emails_queue(rows)
+    return len(rows)
+
+
+# --- What a notification is about, per target type ---------------------------------
+
+
+@dataclasses.dataclass
+class About:
+    """What an email says of a notification's object beyond its sentence."""
+
+    group: WorkingGroup
+    # Quoted text (the post's latest), blank in a group without text in emails.
+    text: str = ""
+    # A time to show in the person's time zone (a meeting's start).
+    when: datetime.datetime | None = None
+    # A link to join (a meeting's video link, when it starts soon).
+    join_link: str = ""
+    # For a post: the thread and the post, for the threading headers.
+    post: Post | None = None
+
+
+def _quote(group: WorkingGroup, text: str) -> str:
+    return "" if group.emails_without_text else text
+
+
+def _about_post(notification) -> About | None:
+    post = (
+        Post.objects.select_related("thread__group", "parent")
+        .filter(pk=notification.target_id, deleted_at__isnull=True, hidden=False)
+        .first()
+    )
+    if post is None:
+        return None
+    group = post.thread.group
+    return About(group=group, text=_quote(group, post.body), post=post)
+
+
+def _about_report(notification) -> About | None:
+    report = Report.objects.select_related("post__thread__group").filter(pk=notification.target_id)
+    report = report.first()
+    if report is None:
+        return None
+    group = report.post.thread.group
+    return About(group=group, text=_quote(group, report.reason))
+
+
+def _about_version(notification) -> About | None:
+    version = DocumentVersion.objects.select_related("document__group")
+    version = version.filter(pk=notification.target_id).first()
+    if version is None:
+        return None
+    group = version.document.group
+    return About(group=group, text=_quote(group, version.change_note))
+
+
+def _about_meeting(notification) -> About | None:
+    meeting = Meeting.objects.select_related("group").filter(pk=notification.target_id).first()
+    if meeting is None:
+        return None
+    join_link = meeting.video_link if notification.kind == Kind.MEETING_SOON else ""
+    text = ""
+    if notification.kind == Kind.MINUTES_PUBLISHED:
+        text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
+    return About(group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link)
+
+
+def _about_join_request(notification) -> About | None:
+    request = JoinRequest.objects.select_related("group").filter(pk=notification.target_id)
+    request = request.first()
+    if request is None:
+        return None
+    return About(group=request.group, text=_quote(request.group, request.motivation))
+
+
+# One entry per target type; a type without one is told by its sentence and
+# link alone (``About(group=notification.group)``). None: nothing to send.
+ABOUT = {
+    TargetType.POST: _about_post,
+    TargetType.REPORT: _about_report,
+    TargetType.VERSION: _about_version,
+    TargetType.MEETING: _about_meeting,
+    TargetType.JOIN_REQUEST: _about_join_request,
+}
+
+
+def about(notification) -> About | None:
+    entry = ABOUT.get(notification.target_type)
+    if entry is None:
+        return About(group=notification.group)
+    return entry(notification)
+
+
+# --- Composing ------------------------------------------------------------------
+
+
+def _domain() -> str:
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def post_message_id(post: Post) -> str:
+    """A post's Message-ID: the thread's own for its opening post, so that
+    every reply refers to the same root."""
+    if post.position == 1:
+        return f"<thread-{post.thread_id}@{_domain()}>"
+    return f"<post-{post.pk}@{_domain()}>"
+
+
+def _thread_headers(post: Post) -> dict[str, str]:
+    root = f"<thread-{post.thread_id}@{_domain()}>"
+    if post.position == 1:
+        return {}
+    parent = post_message_id(post.parent) if post.parent is not None else root
+    references = root if parent == root else f"{root} {parent}"
+    return {"In-Reply-To": parent, "References": references}
+
+
+def _still_wanted(user, notification, about: About, preference: EmailPreference) -> bool:
+    """The person's choices now: email of this kind, and for a post, still
+    hearing of its thread (an unsubscribed thread is "mentions only")."""
+    if not preference.wants(notification.kind):
+        return False
+    if about.post is None:
+        return True
+    _own, level = selectors.thread_level(user, about.post.thread)
+    return level != Level.MUTED and (level != Level.MENTIONS or notification.kind == Kind.MENTION)
+
+
+def sentence(notification, *, autoescape: bool = True) -> str:
+    """What the notification says (``_sentence.html``), on one line."""
+    template = get_template("notifications/_sentence.html").template
+    text = template.render(Context({"notification": notification}, autoescape=autoescape))
+    return " ".join(text.split())
+
+
+def compose(rows: list[OutboundEmail]):
+    """The outbox's ``compose`` for notification emails (see the module
+    docstring): one email for the rows of one person, or None when nothing
+    is left to tell them."""
+    ids = [row.ref for row in rows if row.ref is not None]
+    recipient_id = (
+        Notification.objects.filter(pk__in=ids).values_list("recipient_id", flat=True).first()
+    )
+    user = get_user_model().objects.filter(pk=recipient_id, is_active=True).first()
+    if user is None:
+        return None
+    notifications = (
+        selectors.notifications_visible_to(user)
+        .filter(pk__in=ids, read_at__isnull=True)
+        .select_related("actor", "group")
+        .order_by("created_at", "pk")
+    )
+    preference = EmailPreference.objects.filter(user=user).first() or EmailPreference(user=user)
+    items = []
+    for notification in notifications:
+        found = about(notification)
+        if found is not None and _still_wanted(user, notification, found, preference):
+            items.append((notification, found))
+    if not items:
+        return None
+    language = user.language or settings.LANGUAGE_CODE
+    with translation.override(language), timezone.override(_zone(user)):
+        return _render(user, items, first_row=rows[0])
+
+
+def _zone(user) -> zoneinfo.ZoneInfo:
+    """The person's time zone; the site's when unset or no longer known (a
+    zone name the system dropped must not stop their email)."""
+    try:
+        return zoneinfo.ZoneInfo(user.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _render(user, items, *, first_row) -> OutboxEmail:
+    site = settings.SITE_URL
+    domain = _domain()
+    entries = [
+        {
+            "notification": notification,
+            "about": found,
+            "sentence": sentence(notification, autoescape=False),
+            "url": site + notification.url,
+        }
+        for notification, found in items
+    ]
+    posts = [found.post for _n, found in items]
+    threads = {post.thread_id for post in posts if post is not None}
+    one_thread = len(threads) == 1 and all(post is not None for post in posts)
+    headers = {}
+    stop = []
+    if len(items) == 1:
+        notification, found = items[0]
+        if found.post is not None:
+            thread = found.post.thread
+            subject = f"[{found.group.name}] {thread.title}"
+            headers["Message-ID"] = post_message_id(found.post)
+            headers.update(_thread_headers(found.post))
+            scope = f"thread:{thread.pk}"
+            stop.append((_("Stop emails from this thread"), links.url(user.pk, scope)))
+        else:
+            subject = f"[{found.group.name}] {entries[0]['sentence']}"
+            stamp = int(notification.created_at.timestamp())
+            headers["Message-ID"] = (
+                f"<{notification.kind}-{notification.target_id}.{notification.pk}.{stamp}@{domain}>"
+            )
+            scope = f"kind:{notification.kind}"
+        kind_link = links.url(user.pk, f"kind:{notification.kind}")
+        stop.append((_("Stop emails of this kind"), kind_link))
+    else:
+        scope = "all"
+        count = len(items)
+        subject = ngettext("%(count)d new notification", "%(count)d new notifications", count) % {
+            "count": count
+        }
+        headers["Message-ID"] = f"<notifications-{user.pk}.{first_row.pk}@{domain}>"
+        if one_thread:
+            root = f"<thread-{threads.pop()}@{domain}>"
+            headers.update({"In-Reply-To": root, "References": root})
+    stop.append((_("Stop all email"), links.url(user.pk, "all")))
+    headers.update(links.headers(user.pk, scope))
+    context = {
+        "user": user,
+        "entries": entries,
+        "stop": stop,
+        "site_url": site,
+        "notifications_url": site + reverse("notifications:list"),
+    }
+    text = render_to_string("notifications/email/notifications.txt", context)
+    html = render_to_string("notifications/email/notifications.html", context)
+    # One line: a title or name never breaks the header.
+    subject = " ".join(subject.split())
+    message = OutboxEmail(subject=subject, body=text, headers=headers)
+    message.attach_alternative(html, "text/html")
+    return message
