@@ -40,6 +40,7 @@ def _visible_targets(user) -> Q:
     versions = document_permissions.versions_visible_to(user)
     meetings = meeting_permissions.meetings_visible_to(user)
     minutes = meetings.filter(meeting_permissions.minutes_readable_q(user))
+    messages = meeting_permissions.messages_visible_to(user).filter(deleted_at__isnull=True)
     join_requests = group_permissions.join_requests_visible_to(user)
     memberships = group_permissions.memberships_visible_to(user)
     return (
@@ -57,6 +58,9 @@ def _visible_targets(user) -> Q:
             target_id__in=minutes.values("pk"),
         )
         | Q(target_type=TargetType.JOIN_REQUEST, target_id__in=join_requests.values("pk"))
+        | Q(target_type=TargetType.CHAT_MESSAGE, target_id__in=messages.values("pk"))
+        | Q(target_type=TargetType.AGENDA, target_id__in=meetings.values("pk"))
+        | Q(target_type=TargetType.MINUTES, target_id__in=minutes.values("pk"))
         | Q(target_type=TargetType.MEMBERSHIP, target_id__in=memberships.values("pk"))
     )
 

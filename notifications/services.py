@@ -24,6 +24,7 @@ from discussions import permissions as discussion_permissions
 from discussions.models import Post, Subscription, Thread
 from groups import permissions as group_permissions
 from groups.models import Membership, Role, WorkingGroup
+from meetings import permissions as meeting_permissions
 
 from .models import (
     DEFAULT_LEVEL,
@@ -333,6 +334,78 @@ def notify_role_changed(*, membership, actor) -> list[Notification]:
         subject=membership.group.name,
         levels=NOT_MUTED,
         only=[membership.user_id],
+    )
+
+
+def _notify_mentioned(
+    *, mentioned, actor, group_id: int, target_type: str, target_id: int, url: str, subject: str
+) -> list[Notification]:
+    """A mention outside the discussions (chat, agenda, minutes): to the
+    people ``mentioned`` with a valid membership of the group and not muted
+    there, never the actor. Each person is told of one object once: someone
+    told already (of a draft, of an earlier version) is not told again."""
+    ids = {person.pk for person in mentioned} - {actor.pk}
+    if not ids:
+        return []
+    told = Notification.objects.filter(
+        kind=Kind.MENTION, target_type=target_type, target_id=target_id, recipient_id__in=ids
+    ).values_list("recipient_id", flat=True)
+    ids -= set(told)
+    if not ids:
+        return []
+    return _fan_out(
+        kind=Kind.MENTION,
+        group_id=group_id,
+        actor_id=actor.pk,
+        target_type=target_type,
+        target_id=target_id,
+        url=url,
+        subject=subject,
+        levels=NOT_MUTED,
+        only=ids,
+    )
+
+
+def notify_message_mentioned(*, message, actor, mentioned) -> list[Notification]:
+    """The hook ``meetings.message_mentioned``: the people a chat message
+    mentions (when sent, or newly by an edit). It leads to the room: the
+    meeting's page, or the group's chat."""
+    room = message.room
+    if room.meeting_id is not None:
+        url, subject = room.meeting.get_absolute_url(), room.meeting.title
+    else:
+        url, subject = reverse("meetings:group_chat", args=[room.group.slug]), room.group.name
+    return _notify_mentioned(
+        mentioned=mentioned,
+        actor=actor,
+        group_id=room.group_id,
+        target_type=TargetType.CHAT_MESSAGE,
+        target_id=message.pk,
+        url=url,
+        subject=subject,
+    )
+
+
+def notify_meeting_text_mentioned(*, meeting, actor, part: str, mentioned) -> list[Notification]:
+    """The hook ``meetings.meeting_text_mentioned``: the people newly
+    mentioned in a meeting's agenda or minutes (``part``). Minutes only to
+    those who may read them now (``meetings.permissions.minutes_audience``:
+    a draft's mentions reach its moderators; the others hear of them when
+    the minutes are published)."""
+    if part == "minutes":
+        readers = meeting_permissions.minutes_audience(meeting, {p.pk for p in mentioned})
+        mentioned = [person for person in mentioned if person.pk in readers]
+        target_type, anchor = TargetType.MINUTES, "#minutes"
+    else:
+        target_type, anchor = TargetType.AGENDA, ""
+    return _notify_mentioned(
+        mentioned=mentioned,
+        actor=actor,
+        group_id=meeting.group_id,
+        target_type=target_type,
+        target_id=meeting.pk,
+        url=meeting.get_absolute_url() + anchor,
+        subject=meeting.title,
     )
 
 
