@@ -26,10 +26,17 @@ class DefaultLevelForm(forms.Form):
 # added later and not named here still appears, under "Other".
 EMAIL_SECTIONS = (
     (
-        "discussions",
-        _("Discussions"),
-        (Kind.MENTION, Kind.REPLY, Kind.WATCHED_POST, Kind.NEW_THREAD),
+        "you",
+        _("About you"),
+        (
+            Kind.MENTION,
+            Kind.REPLY,
+            Kind.INVITATION_ACCEPTED,
+            Kind.ROLE_CHANGED,
+            Kind.GUEST_EXPIRING,
+        ),
     ),
+    ("discussions", _("Discussions"), (Kind.WATCHED_POST, Kind.NEW_THREAD)),
     ("documents", _("Documents"), (Kind.DOCUMENT_NEW, Kind.DOCUMENT_VERSION)),
     (
         "meetings",
@@ -42,18 +49,15 @@ EMAIL_SECTIONS = (
             Kind.MINUTES_PUBLISHED,
         ),
     ),
-    (
-        "people",
-        _("People and moderation"),
-        (
-            Kind.INVITATION_ACCEPTED,
-            Kind.ROLE_CHANGED,
-            Kind.GUEST_EXPIRING,
-            Kind.JOIN_REQUEST,
-            Kind.REPORT,
-        ),
-    ),
+    ("moderation", _("Moderation"), (Kind.JOIN_REQUEST, Kind.REPORT)),
 )
+# Clearer than the kind's name where it is short.
+EMAIL_LABELS = {
+    Kind.MENTION: _("Someone mentions you (in a post, the chat, an agenda or minutes)"),
+    Kind.REPLY: _("A reply to your post"),
+    Kind.INVITATION_ACCEPTED: _("Someone you invited joined"),
+    Kind.ROLE_CHANGED: _("Your role in a group changed"),
+}
 LEVEL_PREFIX = "level_"
 
 
@@ -114,7 +118,7 @@ class PreferencesForm(forms.Form):
             self.fields[name] = forms.MultipleChoiceField(
                 label=label,
                 required=False,
-                choices=[(kind.value, kind.label) for kind in kinds],
+                choices=[(kind.value, EMAIL_LABELS.get(kind, kind.label)) for kind in kinds],
                 widget=forms.CheckboxSelectMultiple,
                 error_messages={"invalid_choice": _("“%(value)s” is not a kind of notification.")},
             )

@@ -21,7 +21,14 @@ def form_data(group, **changes):
     data = {
         f"level_{group.pk}": "tracking",
         "enabled": "on",
-        "email_discussions": ["mention", "reply", "watched_post", "new_thread"],
+        "email_you": [
+            "mention",
+            "reply",
+            "invitation_accepted",
+            "role_changed",
+            "guest_expiring",
+        ],
+        "email_discussions": ["watched_post", "new_thread"],
         "email_documents": ["document_new", "document_version"],
         "email_meetings": [
             "meeting_scheduled",
@@ -30,13 +37,7 @@ def form_data(group, **changes):
             "meeting_soon",
             "minutes_published",
         ],
-        "email_people": [
-            "invitation_accepted",
-            "role_changed",
-            "guest_expiring",
-            "join_request",
-            "report",
-        ],
+        "email_moderation": ["join_request", "report"],
         "digest": "weekly",
         "digest_hour": "8",
         "digest_weekday": "0",
@@ -59,7 +60,7 @@ def test_preferences_page_shows_each_group_with_its_default(client, member, grou
     assert "The group&#x27;s default: Tracking." in html
     # The group's default is what is selected until the person chooses.
     assert '<option value="watching" selected>Watching</option>' in html
-    assert "Mention" in html and "Summary email" in html
+    assert "Someone mentions you" in html and "Summary email" in html
     assert not EmailPreference.objects.filter(user=member).exists()  # reading writes nothing
 
 
@@ -167,7 +168,7 @@ def test_preferences_save_keeps_following_the_default_if_level_unchanged(client,
         ({"digest_hour": "eight"}, "Choose a full hour from 00:00 to 23:00."),
         ({"digest_weekday": "7"}, "Choose a day of the week."),
         ({"digest": "hourly"}, "Select a valid choice."),
-        ({"email_discussions": ["mention", "gossip"]}, "“gossip” is not a kind of notification."),
+        ({"email_you": ["mention", "gossip"]}, "“gossip” is not a kind of notification."),
         ({"email_documents": ["mention"]}, "“mention” is not a kind of notification."),
         ({"level": "loud"}, None),
     ],
