@@ -174,7 +174,8 @@ def test_unsubscribe_expiry_follows_the_setting(mail_client, member, settings):
 
 
 @pytest.mark.parametrize(
-    "scope", ["kind:gossip", "kind:", "thread:999999", "thread:abc", "thread:²"]
+    "scope",
+    ["kind:gossip", "kind:", "thread:999999", "thread:abc", "thread:²", "thread:" + "9" * 30],
 )
 def test_unsubscribe_unknown_kind_or_thread_changes_nothing(mail_client, member, scope):
     response = one_click(mail_client, path(member, scope))
