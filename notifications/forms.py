@@ -106,8 +106,11 @@ class PreferencesForm(forms.Form):
         self.level_fields = []
         for group, _own, default in rows:
             name = f"{LEVEL_PREFIX}{group.pk}"
+            # Not required: a group joined after the page was loaded is
+            # simply not on it; its level stays as it is.
             self.fields[name] = forms.ChoiceField(
                 label=group.name,
+                required=False,
                 choices=Level.choices,
                 help_text=_("The group's default: %(level)s.") % {"level": Level(default).label},
             )
@@ -146,8 +149,8 @@ class PreferencesForm(forms.Form):
         """{group pk: level} for the groups whose level the person changed."""
         changed = {}
         for group, own, default in self.rows:
-            level = self.cleaned_data[f"{LEVEL_PREFIX}{group.pk}"]
-            if level != (own or default):
+            level = self.cleaned_data.get(f"{LEVEL_PREFIX}{group.pk}")
+            if level and level != (own or default):
                 changed[group.pk] = level
         return changed
 

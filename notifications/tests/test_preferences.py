@@ -251,3 +251,14 @@ def test_preferences_linked_from_notifications_and_account_settings(client, memb
     client.force_login(member)
     assert URL in client.get(reverse("notifications:list")).content.decode()
     assert URL in client.get(reverse("accounts:profile_edit")).content.decode()
+
+
+def test_preferences_group_joined_after_the_page_was_loaded_keeps_its_level(
+    client, member, group, other_group
+):
+    client.force_login(member)
+    data = form_data(group, digest="off")  # the page as loaded, before joining other_group
+    join(member, other_group)
+    assert client.post(URL, data).status_code == 302
+    assert EmailPreference.objects.get(user=member).digest == Digest.OFF
+    assert not GroupLevel.objects.filter(user=member).exists()
