@@ -45,3 +45,15 @@ def render_post(body: str, group) -> tuple[str, list]:
         if handle in resolver.people
     ]
     return html, mentioned
+
+
+def mentioned_people(text: str, group, *, before: str = "") -> list:
+    """The group's people ``text`` mentions that ``before`` (an earlier
+    version of the same text) did not, by handle: for an agenda or minutes
+    edited, only those newly mentioned. No query unless there is a new
+    ``@handle``."""
+    handles = markdown.mentioned_handles(text) - markdown.mentioned_handles(before)
+    if not handles:
+        return []
+    people = mention_resolver(group).people
+    return [people[handle] for handle in sorted(handles) if handle in people]

@@ -12,7 +12,13 @@ on ``user:<id>`` (unnumbered): ``room.read`` {room, seq}
 
 Inside the transaction, the hook ``meetings.meeting_changed`` (meeting,
 actor, change) hears of a meeting scheduled, moved (its time changed),
-cancelled, and of minutes published: the notifications.
+cancelled, and of minutes published; ``meetings.message_mentioned``
+(message, actor, mentioned) of the people a chat message mentions (sent, or
+newly mentioned by an edit), and ``meetings.meeting_text_mentioned``
+(meeting, actor, part, mentioned) of the people an agenda or minutes
+(``part``) mention that the saved text did not (for minutes published the
+first time: everyone they mention, since until then only moderators could
+read them): the notifications.
 
 Typing and presence are not stored: see ``meetings.presence``.
 """
@@ -26,8 +32,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import hooks
+from core.markdown import mentioned_handles
 from core.realtime import emit, last_seq, next_seq, publish_on_commit, user_stream
-from groups.mentions import render_post
+from groups.mentions import mentioned_people, render_post
 from groups.services import audit
 
 from . import permissions
@@ -88,7 +95,7 @@ def message_send(*, actor, room: ChatRoom, body: str, client_id: str = "") -> Ch
     is stored (the page resent it, not knowing it had arrived)."""
     body = _clean_body(body)
     permissions.check_send_message(actor, room)
-    html, _mentioned = render_post(body, room.group)
+    html, mentioned = render_post(body, room.group)
     message = ChatMessage(room=room, author=actor, body=body, body_html=html, client_id=client_id)
     try:
         with transaction.atomic():
@@ -96,6 +103,11 @@ def message_send(*, actor, room: ChatRoom, body: str, client_id: str = "") -> Ch
             message.save(force_insert=True)
             payload = {"message": message_payload(message)}
             emit(room.stream, "message.created", payload, seq=message.seq)
+            # Only with a mention: most messages have none and cost nothing more.
+            if mentioned:
+                hooks.call(
+                    "meetings.message_mentioned", message=message, actor=actor, mentioned=mentioned
+                )
     except IntegrityError:
         # Rolled back, its sequence number too. Asked only now: a resend is
         # rare, and the unique constraint also settles two at the same time.
@@ -125,11 +137,17 @@ def message_edit(*, actor, message: ChatMessage, body: str) -> ChatMessage:
         if not permissions.can_edit_message(actor, message):
             raise PermissionDenied(_("You can only edit your own messages."))
         permissions.check_send_message(actor, message.room)
+        before = mentioned_handles(message.body)
         message.body = body
-        message.body_html, _mentioned = render_post(body, message.room.group)
+        message.body_html, mentioned = render_post(body, message.room.group)
         message.edited_at = timezone.now()
         message.save(update_fields=["body", "body_html", "edited_at"])
         emit(message.room.stream, "message.edited", {"message": message_payload(message)})
+        mentioned = [person for person in mentioned if person.mention_handle not in before]
+        if mentioned:
+            hooks.call(
+                "meetings.message_mentioned", message=message, actor=actor, mentioned=mentioned
+            )
     return message
 
 
@@ -221,7 +239,23 @@ def meeting_schedule(*, actor, group, data: dict) -> Meeting:
         audit(group=group, actor=actor, action="meeting.scheduled", summary=meeting.title)
         emit(f"group:{group.pk}", "meeting.scheduled", {"meeting": meeting.pk})
         hooks.call("meetings.meeting_changed", meeting=meeting, actor=actor, change="scheduled")
+        _text_mentioned(meeting, actor, "agenda", meeting.agenda)
     return meeting
+
+
+def _text_mentioned(meeting: Meeting, actor, part: str, text: str, before: str = "") -> None:
+    """The hook ``meetings.meeting_text_mentioned`` for the people ``text``
+    (the meeting's ``part``: agenda or minutes) mentions and ``before`` did
+    not; nothing (and no query) without a new ``@handle``."""
+    mentioned = mentioned_people(text, meeting.group, before=before)
+    if mentioned:
+        hooks.call(
+            "meetings.meeting_text_mentioned",
+            meeting=meeting,
+            actor=actor,
+            part=part,
+            mentioned=mentioned,
+        )
 
 
 def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
@@ -250,6 +284,7 @@ def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
             change = "moved"
         if change is not None:
             hooks.call("meetings.meeting_changed", meeting=meeting, actor=actor, change=change)
+        _text_mentioned(meeting, actor, "agenda", meeting.agenda, before=locked.agenda)
     return meeting
 
 
@@ -257,6 +292,11 @@ def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False
     """Saves the minutes draft; with ``publish`` the group can read them."""
     permissions.check_schedule(actor, meeting.group)
     with transaction.atomic():
+        # The text as saved until now (under the row lock: two saves at once
+        # compare each with the one before it).
+        before = (
+            Meeting.objects.select_for_update().values_list("minutes", flat=True).get(pk=meeting.pk)
+        )
         meeting.minutes = (minutes or "").strip()
         fields = ["minutes", "updated_at"]
         meeting.updated_at = timezone.now()
@@ -277,6 +317,10 @@ def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False
             hooks.call(
                 "meetings.meeting_changed", meeting=meeting, actor=actor, change="minutes_published"
             )
+            # Until now only moderators could read them: the others mentioned
+            # learn of it now (those told of the draft are not told twice).
+            before = ""
+        _text_mentioned(meeting, actor, "minutes", meeting.minutes, before=before)
     return meeting
 
 

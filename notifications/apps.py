@@ -16,6 +16,8 @@ class NotificationsConfig(AppConfig):
         hooks.register("discussions.report_created", services.notify_report_created)
         hooks.register("documents.version_added", services.notify_version_added)
         hooks.register("meetings.meeting_changed", services.notify_meeting_changed)
+        hooks.register("meetings.message_mentioned", services.notify_message_mentioned)
+        hooks.register("meetings.meeting_text_mentioned", services.notify_meeting_text_mentioned)
         hooks.register("groups.join_request_created", services.notify_join_request_created)
         hooks.register("groups.invitation_accepted", services.notify_invitation_accepted)
         hooks.register("groups.role_changed", services.notify_role_changed)

@@ -19,6 +19,7 @@ from meetings import permissions as meeting_permissions
 
 from .models import (
     DEFAULT_LEVEL,
+    EmailPreference,
     GroupDefaultLevel,
     GroupLevel,
     Kind,
@@ -39,6 +40,7 @@ def _visible_targets(user) -> Q:
     versions = document_permissions.versions_visible_to(user)
     meetings = meeting_permissions.meetings_visible_to(user)
     minutes = meetings.filter(meeting_permissions.minutes_readable_q(user))
+    messages = meeting_permissions.messages_visible_to(user).filter(deleted_at__isnull=True)
     join_requests = group_permissions.join_requests_visible_to(user)
     memberships = group_permissions.memberships_visible_to(user)
     return (
@@ -56,6 +58,9 @@ def _visible_targets(user) -> Q:
             target_id__in=minutes.values("pk"),
         )
         | Q(target_type=TargetType.JOIN_REQUEST, target_id__in=join_requests.values("pk"))
+        | Q(target_type=TargetType.CHAT_MESSAGE, target_id__in=messages.values("pk"))
+        | Q(target_type=TargetType.AGENDA, target_id__in=meetings.values("pk"))
+        | Q(target_type=TargetType.MINUTES, target_id__in=minutes.values("pk"))
         | Q(target_type=TargetType.MEMBERSHIP, target_id__in=memberships.values("pk"))
     )
 
@@ -131,3 +136,22 @@ def thread_level(user, thread) -> tuple[str | None, str]:
         return None, Level.WATCHING
     group_own, default = group_levels(user, thread.group)
     return None, group_own or default
+
+
+def preferences(user) -> tuple[list[tuple[WorkingGroup, str | None, str]], EmailPreference]:
+    """For the preferences page: the groups ``user`` takes part in (a valid
+    membership), by name, each as (group, their own level or None, the
+    group's default), and their email preferences (unsaved defaults if they
+    chose none). Four queries, whatever the number of groups."""
+    memberships = group_permissions.valid_memberships(user).select_related("group")
+    groups = sorted((m.group for m in memberships), key=lambda group: group.name.casefold())
+    ids = [group.pk for group in groups]
+    own = dict(
+        GroupLevel.objects.filter(user=user, group_id__in=ids).values_list("group_id", "level")
+    )
+    defaults = dict(
+        GroupDefaultLevel.objects.filter(group_id__in=ids).values_list("group_id", "level")
+    )
+    rows = [(group, own.get(group.pk), defaults.get(group.pk, DEFAULT_LEVEL)) for group in groups]
+    preference = EmailPreference.objects.filter(user=user).first() or EmailPreference(user=user)
+    return rows, preference

@@ -23,7 +23,8 @@ from core import realtime
 from discussions import permissions as discussion_permissions
 from discussions.models import Post, Subscription, Thread
 from groups import permissions as group_permissions
-from groups.models import Membership, Role
+from groups.models import Membership, Role, WorkingGroup
+from meetings import permissions as meeting_permissions
 
 from . import emails
 from .models import (
@@ -341,6 +342,78 @@ def notify_role_changed(*, membership, actor) -> list[Notification]:
     )
 
 
+def _notify_mentioned(
+    *, mentioned, actor, group_id: int, target_type: str, target_id: int, url: str, subject: str
+) -> list[Notification]:
+    """A mention outside the discussions (chat, agenda, minutes): to the
+    people ``mentioned`` with a valid membership of the group and not muted
+    there, never the actor. Each person is told of one object once: someone
+    told already (of a draft, of an earlier version) is not told again."""
+    ids = {person.pk for person in mentioned} - {actor.pk}
+    if not ids:
+        return []
+    told = Notification.objects.filter(
+        kind=Kind.MENTION, target_type=target_type, target_id=target_id, recipient_id__in=ids
+    ).values_list("recipient_id", flat=True)
+    ids -= set(told)
+    if not ids:
+        return []
+    return _fan_out(
+        kind=Kind.MENTION,
+        group_id=group_id,
+        actor_id=actor.pk,
+        target_type=target_type,
+        target_id=target_id,
+        url=url,
+        subject=subject,
+        levels=NOT_MUTED,
+        only=ids,
+    )
+
+
+def notify_message_mentioned(*, message, actor, mentioned) -> list[Notification]:
+    """The hook ``meetings.message_mentioned``: the people a chat message
+    mentions (when sent, or newly by an edit). It leads to the room: the
+    meeting's page, or the group's chat."""
+    room = message.room
+    if room.meeting_id is not None:
+        url, subject = room.meeting.get_absolute_url(), room.meeting.title
+    else:
+        url, subject = reverse("meetings:group_chat", args=[room.group.slug]), room.group.name
+    return _notify_mentioned(
+        mentioned=mentioned,
+        actor=actor,
+        group_id=room.group_id,
+        target_type=TargetType.CHAT_MESSAGE,
+        target_id=message.pk,
+        url=url,
+        subject=subject,
+    )
+
+
+def notify_meeting_text_mentioned(*, meeting, actor, part: str, mentioned) -> list[Notification]:
+    """The hook ``meetings.meeting_text_mentioned``: the people newly
+    mentioned in a meeting's agenda or minutes (``part``). Minutes only to
+    those who may read them now (``meetings.permissions.minutes_audience``:
+    a draft's mentions reach its moderators; the others hear of them when
+    the minutes are published)."""
+    if part == "minutes":
+        readers = meeting_permissions.minutes_audience(meeting, {p.pk for p in mentioned})
+        mentioned = [person for person in mentioned if person.pk in readers]
+        target_type, anchor = TargetType.MINUTES, "#minutes"
+    else:
+        target_type, anchor = TargetType.AGENDA, ""
+    return _notify_mentioned(
+        mentioned=mentioned,
+        actor=actor,
+        group_id=meeting.group_id,
+        target_type=target_type,
+        target_id=meeting.pk,
+        url=meeting.get_absolute_url() + anchor,
+        subject=meeting.title,
+    )
+
+
 def notification_open(*, user, notification: Notification) -> str:
     """Marks ``notification`` (the user's own, from ``access_notification``)
     and every other unread one about the same object read; returns where
@@ -421,6 +494,71 @@ def email_preference(user) -> EmailPreference:
     return preference
 
 
+def email_preference_set(
+    *,
+    user,
+    enabled: bool,
+    kinds_off,
+    digest: str,
+    digest_hour: int,
+    digest_weekday: int,
+) -> EmailPreference:
+    """Saves how ``user`` wants to be emailed. ValidationError, changing
+    nothing, for an unknown kind or digest frequency, an hour outside 0–23
+    or a weekday outside 0–6. The next digest's due time is left to the
+    digest's own computation (``digest_due_at`` None: "compute it anew")."""
+    kinds_off = sorted(set(kinds_off))
+    unknown = [kind for kind in kinds_off if kind not in Kind.values]
+    if unknown:
+        raise ValidationError(
+            _("Unknown kind of notification: %(kinds)s.") % {"kinds": ", ".join(unknown)}
+        )
+    if digest not in Digest.values:
+        raise ValidationError(_("Unknown frequency of the summary email."))
+    if not _is_int(digest_hour) or not 0 <= digest_hour <= 23:
+        raise ValidationError(_("Choose a full hour from 00:00 to 23:00."))
+    if not _is_int(digest_weekday) or not 0 <= digest_weekday <= 6:
+        raise ValidationError(_("Choose a day of the week."))
+    preference = email_preference(user)
+    preference.enabled = bool(enabled)
+    preference.kinds_off = kinds_off
+    preference.digest = digest
+    preference.digest_hour = digest_hour
+    preference.digest_weekday = digest_weekday
+    preference.digest_due_at = None
+    preference.save(
+        update_fields=[
+            "enabled",
+            "kinds_off",
+            "digest",
+            "digest_hour",
+            "digest_weekday",
+            "digest_due_at",
+        ]
+    )
+    return preference
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def preferences_save(*, user, levels: dict, **email) -> EmailPreference:
+    """The preferences page in one transaction: ``levels`` {group pk: level}
+    through ``group_level_set`` (PermissionDenied for a group the person
+    does not take part in; ValidationError for an unknown level) and the
+    email preferences through ``email_preference_set`` (keyword arguments
+    as there). Either everything is saved or nothing."""
+    groups = WorkingGroup.objects.in_bulk(list(levels))
+    with transaction.atomic():
+        for group_id, level in levels.items():
+            group = groups.get(group_id)
+            if group is None:
+                raise PermissionDenied
+            group_level_set(user=user, group=group, level=level)
+        return email_preference_set(user=user, **email)
+
+
 def unsubscribe(*, user_id: int, scope: str) -> bool:
     """Applies an unsubscribe link's scope (``notifications.unsubscribe``)
     for user ``user_id``. False, changing nothing, when the person or the
@@ -438,7 +576,9 @@ def unsubscribe(*, user_id: int, scope: str) -> bool:
         elif scope == "digest":
             preference = email_preference(user)
             preference.digest = Digest.OFF
-            preference.save(update_fields=["digest"])
+            # As on the preferences page: the digest computes its next time anew.
+            preference.digest_due_at = None
+            preference.save(update_fields=["digest", "digest_due_at"])
         elif prefix == "kind":
             if rest not in Kind.values:
                 return False
@@ -447,7 +587,10 @@ def unsubscribe(*, user_id: int, scope: str) -> bool:
                 preference.kinds_off = sorted([*preference.kinds_off, rest])
                 preference.save(update_fields=["kinds_off"])
         elif prefix == "thread":
-            if not rest.isdigit() or not Thread.objects.filter(pk=int(rest)).exists():
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+            if not (rest.isascii() and rest.isdigit()):
+                return False
+            if not Thread.objects.filter(pk=int(rest)).exists():
                 return False
             # Not a check of access: whoever was sent the link may stop
             # hearing of the thread, whether or not they still see it.

@@ -5,6 +5,7 @@ from . import views
 app_name = "notifications"
 urlpatterns = [
     path("notifications/", views.notification_list, name="list"),
+    path("notifications/settings/", views.preferences, name="preferences"),
     path("notifications/count/", views.unread_count, name="count"),
     path("notifications/read/", views.notification_mark_read, name="mark_read"),
     path("notifications/read-all/", views.notification_mark_all_read, name="mark_all_read"),

@@ -1,9 +1,10 @@
 """The notifications page and the bell's count: thin interfaces over
 selectors (access decided afresh) and services."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from groups.decorators import group_view, mfa_gate
 
 from . import selectors, services
 from . import unsubscribe as links
-from .forms import DefaultLevelForm, LevelForm, MarkReadForm
+from .forms import DefaultLevelForm, LevelForm, MarkReadForm, PreferencesForm
 from .models import Kind
 
 
@@ -125,6 +126,54 @@ def thread_level(request, pk):
         {"thread": thread, "group": thread.group, "form": form},
         status=status,
     )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def preferences(request):
+    """One page for what a person hears: their level per group, which
+    notifications they get by email, and the summary email."""
+    rows, preference = selectors.preferences(request.user)
+    time_zone = request.user.time_zone or settings.TIME_ZONE
+    initial = {
+        "enabled": preference.enabled,
+        "digest": preference.digest,
+        "digest_hour": preference.digest_hour,
+        "digest_weekday": preference.digest_weekday,
+    }
+    initial.update({f"level_{group.pk}": own or default for group, own, default in rows})
+    form = PreferencesForm(initial=initial, rows=rows, time_zone=time_zone)
+    for name in form.email_sections:
+        form.initial[name] = [
+            kind for kind, _label in form.fields[name].choices if kind not in preference.kinds_off
+        ]
+    status = 200
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, rows=rows, time_zone=time_zone)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.preferences_save(
+                    user=request.user,
+                    levels=form.levels(),
+                    enabled=data["enabled"],
+                    kinds_off=form.kinds_off(),
+                    digest=data["digest"],
+                    digest_hour=data["digest_hour"],
+                    digest_weekday=data["digest_weekday"],
+                )
+            except PermissionDenied:
+                # The person left a group between reading and saving the page.
+                form.add_error(
+                    None,
+                    _("You no longer take part in one of these groups. Nothing was saved."),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, _("Your notification settings were saved."))
+                return redirect("notifications:preferences")
+        status = 400
+    return render(request, "notifications/preferences.html", {"form": form}, status=status)
 
 
 def _scope_text(scope: str) -> str:

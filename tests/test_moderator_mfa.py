@@ -151,6 +151,7 @@ NOT_MODERATOR_ACTIONS = {
         "moderator action behind mfa_gate (notifications/tests/test_levels.py)"
     ),
     "notifications:thread_level": "the person's own level for a thread",
+    "notifications:preferences": "the person's own levels and email settings",
     "documents:list": "the group's documents",
     "documents:folder": "a folder of the group's documents",
     "documents:folder_create": "members make folders",

@@ -269,3 +269,16 @@ def test_group_create_denied_if_not_organiser(moderator, organiser):
     with pytest.raises(PermissionDenied):
         services.group_create(actor=moderator, name="X", slug="x")
     assert services.group_create(actor=organiser, name="X", slug="x").slug == "x"
+
+
+def test_mentioned_people_are_the_group_people_newly_mentioned(
+    group, member, guest, expired_guest, other_member, django_assert_num_queries
+):
+    from groups.mentions import mentioned_people
+
+    text = "@mia-member and @gina-guest, @ex-guest, @otto-other"
+    assert mentioned_people(text, group) == [guest, member]
+    assert mentioned_people(text, group, before="Hi @mia-member") == [guest]
+    with django_assert_num_queries(0):
+        assert mentioned_people(text, group, before=text) == []
+        assert mentioned_people("no mention", group) == []

@@ -155,3 +155,57 @@ def test_check_delete_message_refuses_a_member_others_message_plainly(guest, mes
     with pytest.raises(PermissionDenied) as refused:
         permissions.check_delete_message(guest, message)
     assert not isinstance(refused.value, MFARequired)
+
+
+def test_messages_visible_to_the_group_and_organisers(member, guest, organiser, message):
+    for person in (member, guest, organiser):
+        assert list(permissions.messages_visible_to(person)) == [message]
+
+
+@pytest.mark.parametrize("who", ["outsider", "other_member", "expired_guest", "removed_member"])
+def test_messages_visible_to_nobody_outside_the_group(request, message, who):
+    assert not permissions.messages_visible_to(request.getfixturevalue(who)).exists()
+
+
+@pytest.fixture
+def meeting(group, moderator):
+    starts = timezone.now() + datetime.timedelta(days=1)
+    return Meeting.objects.create(
+        group=group, title="Session", starts_at=starts, ends_at=starts + datetime.timedelta(hours=1)
+    )
+
+
+def test_minutes_audience_of_a_draft_is_its_moderators_and_organisers(
+    meeting,
+    member,
+    guest,
+    moderator,
+    organiser,
+    outsider,
+    other_moderator,
+    django_assert_num_queries,
+):
+    people = {p.pk for p in (member, guest, moderator, organiser, outsider, other_moderator)}
+    with django_assert_num_queries(1):
+        audience = permissions.minutes_audience(meeting, people)
+    assert audience == {moderator.pk, organiser.pk}
+    for person in (member, guest, moderator, organiser, outsider, other_moderator):
+        assert permissions.can_read_minutes(person, meeting) == (person.pk in audience)
+
+
+def test_minutes_audience_of_published_minutes_is_the_group(
+    meeting, member, guest, moderator, organiser, outsider, expired_guest, removed_member
+):
+    meeting.minutes_published_at = timezone.now()
+    meeting.save()
+    everyone = (member, guest, moderator, organiser, outsider, expired_guest, removed_member)
+    audience = permissions.minutes_audience(meeting, {p.pk for p in everyone})
+    assert audience == {member.pk, guest.pk, moderator.pk, organiser.pk}
+    for person in everyone:
+        assert permissions.can_read_minutes(person, meeting) == (person.pk in audience)
+
+
+def test_minutes_audience_leaves_out_deactivated_people(meeting, moderator):
+    moderator.is_active = False
+    moderator.save()
+    assert permissions.minutes_audience(meeting, {moderator.pk}) == set()
