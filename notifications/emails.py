@@ -36,7 +36,7 @@ from core.outbox import OutboxEmail, emails_queue
 from discussions.models import Post, Report
 from documents.models import DocumentVersion
 from groups.models import JoinRequest, WorkingGroup
-from meetings.models import Meeting
+from meetings.models import ChatMessage, Meeting
 
 from . import selectors
 from . import unsubscribe as links
@@ -173,6 +173,32 @@ def _about_meeting(notification) -> About | None:
     return About(group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link)
 
 
+def _about_chat_message(notification) -> About | None:
+    message = ChatMessage.objects.select_related("room__group").filter(
+        pk=notification.target_id, deleted_at__isnull=True
+    )
+    message = message.first()
+    if message is None:
+        return None
+    group = message.room.group
+    return About(group=group, text=_quote(group, message.body))
+
+
+def _about_meeting_text(field: str):
+    """A mention in a meeting's agenda or minutes: the meeting's time and
+    the beginning of that text."""
+
+    def about_text(notification) -> About | None:
+        meeting = Meeting.objects.select_related("group").filter(pk=notification.target_id)
+        meeting = meeting.first()
+        if meeting is None:
+            return None
+        text = _quote(meeting.group, Truncator(getattr(meeting, field)).words(MINUTES_WORDS))
+        return About(group=meeting.group, text=text, when=meeting.starts_at)
+
+    return about_text
+
+
 def _about_join_request(notification) -> About | None:
     request = JoinRequest.objects.select_related("group").filter(pk=notification.target_id)
     request = request.first()
@@ -189,6 +215,9 @@ ABOUT = {
     TargetType.VERSION: _about_version,
     TargetType.MEETING: _about_meeting,
     TargetType.JOIN_REQUEST: _about_join_request,
+    TargetType.CHAT_MESSAGE: _about_chat_message,
+    TargetType.AGENDA: _about_meeting_text("agenda"),
+    TargetType.MINUTES: _about_meeting_text("minutes"),
 }
 
 

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import hooks
+from core.models import OutboundEmail
+from core.outbox import send_due
 from groups.models import Membership, Role
 from meetings import permissions as meeting_permissions
 from meetings import services as meetings
@@ -292,3 +294,49 @@ def test_chat_mention_rings_the_bell_over_the_socket(member, guest, group):
         await socket.disconnect()
 
     asyncio.run(scenario())
+
+
+# --- By email ----------------------------------------------------------------------------
+
+
+def _emailed(mailbox, user) -> list:
+    OutboundEmail.objects.filter(sent_at__isnull=True).update(due_at=timezone.now())
+    send_due()
+    return [message for message in mailbox.messages if message["To"] == user.email]
+
+
+def test_chat_mention_email_quotes_the_message_unless_the_group_is_confidential(
+    smtp_mailer, room, group, member, guest
+):
+    meetings.message_send(actor=guest, room=room, body=f"Over to you, {handle(member)}: quotas?")
+    [message] = _emailed(smtp_mailer, member)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Gina Guest mentioned you in the chat of “Fair migration”" in text
+    assert "quotas?" in text
+
+    group.emails_without_text = True
+    group.save(update_fields=["emails_without_text"])
+    meetings.message_send(actor=guest, room=room, body=f"And {handle(member)}: budgets?")
+    [_first, second] = _emailed(smtp_mailer, member)
+    text = second.get_body(preferencelist=("plain",)).get_content()
+    assert "mentioned you in the chat" in text
+    assert "budgets?" not in text
+
+
+def test_chat_mention_email_dropped_if_the_message_is_deleted_meanwhile(
+    smtp_mailer, room, member, guest
+):
+    message = meetings.message_send(actor=guest, room=room, body=f"Hi {handle(member)}")
+    meetings.message_delete(actor=guest, message=message)
+    assert _emailed(smtp_mailer, member) == []
+    assert OutboundEmail.objects.get(to=member.email).dropped
+
+
+def test_agenda_mention_email_gives_the_meeting_time_and_the_agenda(
+    smtp_mailer, group, member, moderator
+):
+    schedule(moderator, group, agenda=f"1. Report by {handle(member)} on housing")
+    [message] = _emailed(smtp_mailer, member)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Max Moderator mentioned you in the agenda of “Session”" in text
+    assert "on housing" in text
