@@ -2,6 +2,7 @@ import datetime
 import zoneinfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone, translation
 
@@ -52,7 +53,7 @@ class LastSeenMiddleware:
             now = timezone.now()
             interval = datetime.timedelta(seconds=settings.LAST_SEEN_UPDATE_SECONDS)
             if user.last_seen_at is None or now - user.last_seen_at >= interval:
-                type(user).objects.filter(pk=user.pk).update(last_seen_at=now)
+                get_user_model().objects.filter(pk=user.pk).update(last_seen_at=now)
                 user.last_seen_at = now
                 transaction.on_commit(_sweep_ensure)
         return self.get_response(request)

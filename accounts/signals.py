@@ -73,5 +73,5 @@ def signed_in(sender, request, user, **kwargs) -> None:
     """``user_logged_in``: signing in is being in (``User.last_seen_at``); the
     middleware then has nothing to write for a while."""
     now = timezone.now()
-    type(user).objects.filter(pk=user.pk).update(last_seen_at=now)
+    user._meta.model.objects.filter(pk=user.pk).update(last_seen_at=now)
     user.last_seen_at = now
