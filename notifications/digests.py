@@ -39,16 +39,18 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 
 from core.models import OutboundEmail
 from core.outbox import emails_queue
-from groups.models import WorkingGroup
+from groups.models import Membership
 from meetings import permissions as meeting_permissions
 from meetings.models import Meeting
 
 from . import selectors, unsubscribe
-from .models import Digest, EmailPreference, Notification
+from .models import Digest, EmailPreference, Kind, Notification
 
 BATCH = 200
 PERIODS = {
@@ -144,7 +146,7 @@ def _schedule_unscheduled(now: datetime.datetime) -> None:
                 if row.digest_covered_until is None or row.digest_covered_until < start:
                     row.digest_covered_until = start
                 row.digest_due_at = _due_after(row, now)
-            EmailPreference.objects.bulk_update(rows, ["digest_covered_until", "digest_due_at"])
+            _save_spans(rows)
 
 
 def _due_after(row: EmailPreference, after: datetime.datetime) -> datetime.datetime:
@@ -159,84 +161,93 @@ def _due_after(row: EmailPreference, after: datetime.datetime) -> datetime.datet
 
 def _handle_batch(batch: list[EmailPreference], now: datetime.datetime) -> int:
     """Queues the digests of ``batch`` (locked rows, due) and moves their
-    spans on to ``now``. Returns how many were queued."""
+    spans on to ``now``. Returns how many were queued. A fixed number of
+    queries, plus one per distinct post the batch's people are told of
+    (``selectors.notifications_visible_among``)."""
     for row in batch:
         if row.digest_covered_until is None:  # due set without a span: one period
             row.digest_covered_until = now - PERIODS[row.digest]
     wanted = [row for row in batch if _wants_digest(row)]
-    ids = [row.user_id for row in wanted]
-    candidates: dict[int, list[int]] = {}
-    if wanted:
-        earliest = min(row.digest_covered_until for row in wanted)
-        spans = {row.user_id: row.digest_covered_until for row in wanted}
-        unread = Notification.objects.filter(
-            recipient_id__in=ids, read_at__isnull=True, created_at__gte=earliest, created_at__lt=now
-        ).values_list("pk", "recipient_id", "created_at")
-        for pk, recipient_id, created_at in unread:
-            if created_at >= spans[recipient_id]:
-                candidates.setdefault(recipient_id, []).append(pk)
-    upcoming = set()
-    if wanted:
-        upcoming = set(
-            Meeting.objects.filter(
-                status=Meeting.Status.SCHEDULED,
-                starts_at__gte=now,
-                starts_at__lt=now + datetime.timedelta(days=DIGEST_MEETING_DAYS),
-            ).values_list("pk", flat=True)
-        )
-
-    # Per person with something to be told: what they may still see.
-    visible_notifications: dict[int, list[int]] = {}
-    visible_meetings: dict[int, list[int]] = {}
-    for row in wanted:
-        user = row.user
-        if row.user_id in candidates:
-            visible_notifications[row.user_id] = list(
-                selectors.notifications_visible_to(user)
-                .filter(pk__in=candidates[row.user_id])
-                .values_list("pk", flat=True)
-            )
-        if upcoming:
-            visible_meetings[row.user_id] = list(
-                meeting_permissions.meetings_visible_to(user)
-                .filter(pk__in=upcoming)
-                .values_list("pk", flat=True)
-            )
-
-    notification_ids = {pk for pks in visible_notifications.values() for pk in pks}
-    meeting_ids = {pk for pks in visible_meetings.values() for pk in pks}
-    notifications = (
-        Notification.objects.filter(pk__in=notification_ids).select_related("actor").in_bulk()
-        if notification_ids
-        else {}
-    )
-    meetings = (
-        Meeting.objects.filter(pk__in=meeting_ids).select_related("group").in_bulk()
-        if meeting_ids
-        else {}
-    )
-    group_ids = {notification.group_id for notification in notifications.values()}
-    groups = WorkingGroup.objects.in_bulk(group_ids) if group_ids else {}
-
     emails = []
-    for row in wanted:
-        items = sorted(
-            (notifications[pk] for pk in visible_notifications.get(row.user_id, [])),
-            key=lambda n: (-n.created_at.timestamp(), -n.pk),
-        )
-        upcoming_meetings = sorted(
-            (meetings[pk] for pk in visible_meetings.get(row.user_id, [])),
-            key=lambda m: (m.starts_at, m.pk),
-        )
-        if items or upcoming_meetings:
-            emails.append(_email(row, items, upcoming_meetings, groups, now))
+    if wanted:
+        items, meetings = _contents(wanted, now)
+        lines = _Lines(now)
+        for row in wanted:
+            if items.get(row.user_id) or meetings.get(row.user_id):
+                emails.append(
+                    _email(row, items.get(row.user_id, []), meetings.get(row.user_id, []), lines)
+                )
     emails_queue(emails)
-
     for row in batch:
         row.digest_covered_until = now
         row.digest_due_at = _due_after(row, now)
-    EmailPreference.objects.bulk_update(batch, ["digest_covered_until", "digest_due_at"])
+    _save_spans(batch)
     return len(emails)
+
+
+def _save_spans(rows: list[EmailPreference]) -> None:
+    """Writes the rows' span and due time: one UPDATE per distinct pair
+    (people of one time zone and hour share it), cheaper than bulk_update."""
+    pks_by_pair: dict[tuple, list[int]] = {}
+    for row in rows:
+        pair = (row.digest_covered_until, row.digest_due_at)
+        pks_by_pair.setdefault(pair, []).append(row.pk)
+    for (covered_until, due_at), pks in pks_by_pair.items():
+        EmailPreference.objects.filter(pk__in=pks).update(
+            digest_covered_until=covered_until, digest_due_at=due_at
+        )
+
+
+def _contents(wanted: list[EmailPreference], now: datetime.datetime):
+    """Per person of ``wanted``: the notifications of their span they may
+    still see, and the meetings of their groups in the coming days they may
+    see."""
+    users = {row.user_id: row.user for row in wanted}
+    spans = {row.user_id: row.digest_covered_until for row in wanted}
+    unread = Notification.objects.filter(
+        recipient_id__in=list(users),
+        read_at__isnull=True,
+        created_at__gte=min(spans.values()),
+        created_at__lt=now,
+    ).select_related("actor", "group")
+    candidates = []
+    for notification in unread:
+        if notification.created_at >= spans[notification.recipient_id]:
+            notification.recipient = users[notification.recipient_id]
+            candidates.append(notification)
+    visible = selectors.notifications_visible_among(candidates)
+    items: dict[int, list[Notification]] = {}
+    for notification in candidates:
+        if notification.pk in visible:
+            items.setdefault(notification.recipient_id, []).append(notification)
+
+    # Meetings of the groups they belong to (whether they may see them is
+    # then asked of meetings.permissions): not every group an organiser sees.
+    upcoming = list(
+        Meeting.objects.filter(
+            status=Meeting.Status.SCHEDULED,
+            starts_at__gte=now,
+            starts_at__lt=now + datetime.timedelta(days=DIGEST_MEETING_DAYS),
+            group__in=Membership.objects.filter(user_id__in=list(users)).values("group_id"),
+        )
+        .select_related("group")
+        .order_by("starts_at", "pk")
+    )
+    meetings: dict[int, list[Meeting]] = {}
+    if upcoming:
+        by_pk = {meeting.pk: meeting for meeting in upcoming}
+        members = set(
+            Membership.objects.filter(
+                user_id__in=list(users), group_id__in={m.group_id for m in upcoming}
+            ).values_list("group_id", "user_id")
+        )
+        for meeting_id, user_id in sorted(
+            meeting_permissions.meetings_audience(upcoming, users),
+            key=lambda pair: (by_pk[pair[0]].starts_at, pair[0]),
+        ):
+            if (by_pk[meeting_id].group_id, user_id) in members:
+                meetings.setdefault(user_id, []).append(by_pk[meeting_id])
+    return items, meetings
 
 
 def _wants_digest(row: EmailPreference) -> bool:
@@ -247,32 +258,44 @@ def _wants_digest(row: EmailPreference) -> bool:
     return user.last_seen_at is None or user.last_seen_at < row.digest_covered_until
 
 
-def _email(row, items, upcoming_meetings, groups, now) -> OutboundEmail:
-    """The digest of one person, in their language and time zone."""
+def _email(row, items, upcoming_meetings, lines: "_Lines") -> OutboundEmail:
+    """The digest of one person, in their language and time zone: their
+    notifications by group (groups by name, newest first in each), then
+    their meetings."""
     user = row.user
     language = user.language or settings.LANGUAGE_CODE
-    by_group = []
-    order = sorted(items, key=lambda n: (groups[n.group_id].name, -n.created_at.timestamp()))
-    for group_id, group_items in groupby(order, key=lambda n: n.group_id):
-        by_group.append((groups[group_id], list(group_items)))
-    with translation.override(language), timezone.override(zone_of(user)):
-        context = {
-            "user": user,
-            "weekly": row.digest == Digest.WEEKLY,
-            "since": row.digest_covered_until,
-            "groups": by_group,
-            "count": len(items),
-            "meetings": upcoming_meetings,
-            "site_url": settings.SITE_URL,
-            "unsubscribe_all": unsubscribe.url(user.pk, "all"),
-            "unsubscribe_digest": unsubscribe.url(user.pk, "digest"),
-        }
-        if row.digest == Digest.WEEKLY:
-            subject = _("Your weekly summary from the workspace")
-        else:
-            subject = _("Your daily summary from the workspace")
-        text = get_template("notifications/email/digest.txt").render(context)
-        html = get_template("notifications/email/digest.html").render(context)
+    zone = zone_of(user)
+    weekly = row.digest == Digest.WEEKLY
+    headers = unsubscribe.headers(user.pk, "digest")
+    items = sorted(items, key=lambda n: (n.group.name, n.group_id, -n.created_at.timestamp()))
+    text_parts, html_parts = [], []
+    for _group_id, each in groupby(items, key=lambda n: n.group_id):
+        group_items = list(each)
+        group_lines = [lines.notification(n, language, zone) for n in group_items]
+        name = group_items[0].group.name
+        text_parts.append(f"\n{name}\n" + "".join(text + "\n" for text, _html in group_lines))
+        html_parts.append(
+            format_html('<h2 style="font-size: 1.1em;">{}</h2>\n<ul>\n', name)
+            + "".join(html + "\n" for _text, html in group_lines)
+            + "</ul>\n"
+        )
+    meeting_lines = [lines.meeting(m, language, zone) for m in upcoming_meetings]
+    values = {
+        "name": user.get_full_name(),
+        "unsubscribe_all": unsubscribe.url(user.pk, "all"),
+        # The header's address: <url> (RFC 2369).
+        "unsubscribe_digest": headers["List-Unsubscribe"][1:-1],
+    }
+    text_frame, html_frame, subject = lines.frame(language, weekly, bool(meeting_lines))
+    text = text_frame.replace(_MARK["body"], "".join(text_parts)).replace(
+        _MARK["meetings"], "".join(text + "\n" for text, _html in meeting_lines)
+    )
+    html = html_frame.replace(_MARK["body"], "".join(html_parts)).replace(
+        _MARK["meetings"], "".join(html + "\n" for _text, html in meeting_lines)
+    )
+    for name, value in values.items():
+        text = text.replace(_MARK[name], value)
+        html = html.replace(_MARK[name], escape(value))
     return OutboundEmail(
         key=f"digest:{user.pk}:{row.digest_covered_until.isoformat()}",
         to=user.email,
@@ -280,6 +303,84 @@ def _email(row, items, upcoming_meetings, groups, now) -> OutboundEmail:
         subject=subject,
         text=text,
         html=html,
-        headers=unsubscribe.headers(user.pk, "digest"),
-        due_at=now,
+        headers=headers,
+        due_at=lines.now,
     )
+
+
+# The digest's templates are rendered once per language and shape, with
+# these marks where each person's parts go (a mark survives HTML escaping).
+_MARK = {
+    name: f"\x00{name}\x00"
+    for name in ("name", "body", "meetings", "unsubscribe_all", "unsubscribe_digest")
+}
+
+
+class _Lines:
+    """The parts of the digests of one batch, each written once per language
+    and time zone (many people are told of the same post or meeting): a
+    (text, HTML) pair per notification or meeting, and the templates'
+    frames."""
+
+    def __init__(self, now: datetime.datetime):
+        self.now = now
+        self._cache: dict[tuple, tuple] = {}
+
+    def frame(self, language: str, weekly: bool, meetings: bool) -> tuple[str, str, str]:
+        """The text and HTML templates rendered with ``_MARK`` in place of
+        the person's parts, and the subject."""
+        key = ("frame", language, weekly, meetings)
+        if key not in self._cache:
+            context = {**_MARK, "weekly": weekly, "has_meetings": meetings}
+            with translation.override(language):
+                if weekly:
+                    subject = _("Your weekly summary from the workspace")
+                else:
+                    subject = _("Your daily summary from the workspace")
+                self._cache[key] = (
+                    get_template("notifications/email/digest.txt").render(context),
+                    get_template("notifications/email/digest.html").render(context),
+                    subject,
+                )
+        return self._cache[key]
+
+    def notification(self, n: Notification, language: str, zone) -> tuple[str, str]:
+        actor = n.actor.get_full_name() if n.actor_id else ""
+        key = ("n", language, zone.key, n.kind, n.subject, actor, n.url, n.created_at)
+        if key not in self._cache:
+            with translation.override(language):
+                label = str(Kind(n.kind).label)
+                when = date_format(n.created_at.astimezone(zone), "DATETIME_FORMAT")
+            link = settings.SITE_URL + n.url
+            by = f" ({actor})" if actor else ""
+            text = f"- {label}: {n.subject}{by}, {when}\n  {link}"
+            html = format_html(
+                '<li><a href="{}">{}: {}</a>{}, <time datetime="{}">{}</time></li>',
+                link,
+                label,
+                n.subject,
+                by,
+                n.created_at.isoformat(),
+                when,
+            )
+            self._cache[key] = (text, html)
+        return self._cache[key]
+
+    def meeting(self, meeting: Meeting, language: str, zone) -> tuple[str, str]:
+        key = ("m", language, zone.key, meeting.pk)
+        if key not in self._cache:
+            local = meeting.starts_at.astimezone(zone)
+            with translation.override(language):
+                when = f"{date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+            link = settings.SITE_URL + meeting.get_absolute_url()
+            text = f"- {when}: {meeting.title} ({meeting.group.name})\n  {link}"
+            html = format_html(
+                '<li><time datetime="{}">{}</time>: <a href="{}">{}</a> ({})</li>',
+                meeting.starts_at.isoformat(),
+                when,
+                link,
+                meeting.title,
+                meeting.group.name,
+            )
+            self._cache[key] = (text, html)
+        return self._cache[key]

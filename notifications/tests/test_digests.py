@@ -335,3 +335,19 @@ def test_digest_queries_do_not_grow_with_the_people_who_have_nothing(make_user, 
         return len(queries)
 
     assert run(2) == run(10)
+
+
+def test_digest_html_escapes_what_people_wrote(reader, group, make_user):
+    author = make_user("odd@example.org", display_name="<i>Odd</i>")
+    join(author, group)
+    odd = post_in(group, author, "Rules <b>& exceptions</b>")
+    digests.digests_send(now=utc(2026, 10, 23, 12, 0))
+    notify(reader, odd, utc(2026, 10, 23, 20, 0))
+    type(reader).objects.filter(pk=reader.pk).update(display_name="Rita <Reader>")
+    digests.digests_send(now=utc(2026, 10, 24, 6, 0))
+    (email,) = digest_rows(reader)
+    assert "Rules &lt;b&gt;&amp; exceptions&lt;/b&gt;" in email.html
+    assert "(&lt;i&gt;Odd&lt;/i&gt;)" in email.html
+    assert "Rita &lt;Reader&gt;" in email.html
+    assert "<b>" not in email.html and "<i>" not in email.html
+    assert "Rules <b>& exceptions</b>" in email.text  # plain text as written
