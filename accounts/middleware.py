@@ -1,10 +1,13 @@
 import datetime
+import logging
 import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone, translation
+
+logger = logging.getLogger(__name__)
 
 
 class UserPreferencesMiddleware:
@@ -62,4 +65,8 @@ class LastSeenMiddleware:
 def _sweep_ensure() -> None:
     from core.tasks import sweep_ensure
 
-    sweep_ensure()
+    try:
+        sweep_ensure()
+    except Exception:
+        # The person's page matters more; the next request tries again.
+        logger.exception("Could not make sure the periodic chain runs")
