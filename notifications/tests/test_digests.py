@@ -351,3 +351,37 @@ def test_digest_html_escapes_what_people_wrote(reader, group, make_user):
     assert "Rita &lt;Reader&gt;" in email.html
     assert "<b>" not in email.html and "<i>" not in email.html
     assert "Rules <b>& exceptions</b>" in email.text  # plain text as written
+
+
+def test_digest_queries_do_not_grow_with_the_people_told_of_the_same_things(
+    make_user, group, moderator, post
+):
+    now = timezone.now()
+    starts = now + datetime.timedelta(days=1)
+    meetings.meeting_schedule(
+        actor=moderator,
+        group=group,
+        data={
+            "title": "Plenary",
+            "starts_at": starts,
+            "ends_at": starts + datetime.timedelta(hours=1),
+        },
+    )
+
+    def run(count):
+        OutboundEmail.objects.all().delete()
+        people = [make_user() for _ in range(count)]
+        for person in people:
+            join(person, group)
+        digests.digests_send(now=now - datetime.timedelta(days=8))
+        for person in people:
+            notify(person, post, now - datetime.timedelta(hours=1))
+        EmailPreference.objects.update(
+            digest_covered_until=now - datetime.timedelta(days=1), digest_due_at=now
+        )
+        with CaptureQueriesContext(connection) as queries:
+            queued = digests.digests_send(now=now)
+        assert queued == EmailPreference.objects.filter(user__memberships__group=group).count()
+        return len(queries)
+
+    assert run(2) == run(10)
