@@ -127,6 +127,10 @@ def test_meeting_soon_is_on_the_notifications_page(client, group, member, modera
     client.force_login(member)
     html = client.get(reverse("notifications:list")).content.decode()
     assert "The meeting “Weekly call” starts soon" in html
+    # Opening it leads to the meeting's page, with the video link.
+    notification = Notification.objects.get(recipient=member, kind=Kind.MEETING_SOON)
+    opened = client.get(reverse("notifications:open", args=[notification.pk]), follow=True)
+    assert 'href="https://video.example.org/room-1"' in opened.content.decode()
 
 
 @pytest.fixture
