@@ -315,3 +315,14 @@ def test_admin_lists_waiting_emails_with_their_error_but_not_their_bodies(client
     detail = client.get(reverse("admin:core_outboundemail_change", args=[row.pk]))
     assert detail.status_code == 200
     assert "a@example.org" in detail.text and "secret link" not in detail.text
+
+
+def test_a_signed_in_request_now_and_then_starts_the_periodic_chain(
+    client, user, database_tasks, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    type(user).objects.filter(pk=user.pk).update(last_seen_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(reverse("accounts:profile", args=[user.pk]))
+    assert OutboxSweep.objects.get().next_run_at <= timezone.now()
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 1
