@@ -26,8 +26,10 @@ never sends it twice), in the person's language, with one-click unsubscribe
 from digests (``List-Unsubscribe``) and a link to stop all email.
 
 Cost: the tick handles people in batches of ``BATCH``, with a fixed number of
-queries per batch plus, per person who has something to be told, one query
-that asks the permissions what they may still see.
+queries per batch: what each person may still see is asked of the owning
+apps for the whole batch at once (``selectors.notifications_visible_among``;
+only the rarer kinds of object cost a query per person who has one), and
+each line and the templates are written once per language and time zone.
 """
 
 import datetime
@@ -161,9 +163,8 @@ def _due_after(row: EmailPreference, after: datetime.datetime) -> datetime.datet
 
 def _handle_batch(batch: list[EmailPreference], now: datetime.datetime) -> int:
     """Queues the digests of ``batch`` (locked rows, due) and moves their
-    spans on to ``now``. Returns how many were queued. A fixed number of
-    queries, plus one per distinct post the batch's people are told of
-    (``selectors.notifications_visible_among``)."""
+    spans on to ``now``. Returns how many were queued, in a fixed number of
+    queries (``selectors.notifications_visible_among``)."""
     for row in batch:
         if row.digest_covered_until is None:  # due set without a span: one period
             row.digest_covered_until = now - PERIODS[row.digest]

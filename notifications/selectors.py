@@ -72,11 +72,10 @@ def notifications_visible_among(notifications) -> set[int]:
     """``notifications_visible_to`` for many people at once: of
     ``notifications`` (anyone's, with ``recipient`` loaded), the ids of those
     whose recipient may see their object now, each asked of the app that owns
-    it. Posts: one query per distinct post (``post_audience``; deleted posts
-    are shown to no one); meetings and minutes: a fixed number of queries
-    (``meetings_audience``, ``minutes_audience``); the rarer objects (versions,
-    reports, join requests, memberships): one query per recipient who has
-    any."""
+    it. Posts, meetings and minutes: a fixed number of queries
+    (``posts_audience``, ``meetings_audience``, ``minutes_audience``; deleted
+    posts are shown to no one); the rarer objects (versions, reports, join
+    requests, memberships): one query per recipient who has any."""
     notifications = list(notifications)
     visible: set[int] = set()
     by_post: dict[int, list[Notification]] = {}
@@ -91,10 +90,10 @@ def notifications_visible_among(notifications) -> set[int]:
             by_recipient.setdefault(notification.recipient_id, []).append(notification)
     if by_post:
         posts = Post.objects.filter(pk__in=list(by_post), deleted_at__isnull=True)
-        for post in posts.select_related("thread"):
-            told = by_post[post.pk]
-            audience = discussion_permissions.post_audience(post, {n.recipient_id for n in told})
-            visible.update(n.pk for n in told if n.recipient_id in audience)
+        recipients = {n.recipient_id for told in by_post.values() for n in told}
+        pairs = discussion_permissions.posts_audience(posts.select_related("thread"), recipients)
+        for post_id, told in by_post.items():
+            visible.update(n.pk for n in told if (post_id, n.recipient_id) in pairs)
     if by_meeting:
         meetings = list(Meeting.objects.filter(pk__in=list(by_meeting)))
         recipients = {n.recipient_id for told in by_meeting.values() for n in told}

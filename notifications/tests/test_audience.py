@@ -140,3 +140,37 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
     assert selectors.notifications_visible_among(every) == expected
     assert expected  # some are visible, and not all
     assert len(expected) < len(people) * len(targets)
+
+
+def test_posts_audience_agrees_with_posts_visible_to(
+    thread, opening_post, member, guest, moderator, organiser, expired_guest, removed_member,
+    outsider, other_member,
+):  # fmt: skip
+    from discussions.models import Post
+
+    people = [member, guest, moderator, organiser, expired_guest, removed_member, outsider]
+    people.append(other_member)
+    ids = {person.pk for person in people}
+    visible_reply = discussions.post_create(actor=member, thread=thread, body="Seen")
+    hidden_reply = discussions.post_create(actor=guest, thread=thread, body="Hidden")
+    discussions.post_set_hidden(actor=moderator, post=hidden_reply, hidden=True, reason="x")
+
+    def expected(posts):
+        return {
+            (post.pk, p.pk) for post in posts for p in people
+            if permissions.posts_visible_to(p).filter(pk=post.pk).exists()
+        }  # fmt: skip
+
+    def posts():
+        return list(Post.objects.filter(thread=thread).select_related("thread"))
+
+    assert permissions.posts_audience(posts(), ids) == expected(posts())
+    assert (hidden_reply.pk, guest.pk) in permissions.posts_audience(posts(), ids)
+    assert (hidden_reply.pk, member.pk) not in permissions.posts_audience(posts(), ids)
+    assert (visible_reply.pk, member.pk) in permissions.posts_audience(posts(), ids)
+    discussions.thread_hide(actor=moderator, thread=thread)
+    assert permissions.posts_audience(posts(), ids) == expected(posts())
+    assert {user_id for _post, user_id in permissions.posts_audience(posts(), ids)} == {
+        moderator.pk,
+        organiser.pk,
+    }
