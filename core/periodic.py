@@ -2,7 +2,7 @@
 
 A higher app registers a function in its ``AppConfig.ready()``::
 
-    periodic.register("notifications.tick", tick)
+    periodic.register("notifications.digests", digests_due)
 
 and the chain calls it, without arguments, every ``OUTBOX_SWEEP_SECONDS``
 (before it sends what is due, so that what the function queued goes out in the

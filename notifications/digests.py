@@ -93,7 +93,7 @@ def next_due(
 
 
 def digests_send(*, now: datetime.datetime | None = None) -> int:
-    """Periodic work (``notifications.tick``): gives everyone a digest row,
+    """Periodic work (``notifications.periodic``): gives everyone a digest row,
     works out due times, and handles every digest due at ``now`` (see the
     module docstring). Returns the number of digests queued. Safe to run
     twice and in several workers at once (rows are locked, ``SKIP LOCKED``)."""

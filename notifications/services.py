@@ -354,7 +354,7 @@ def _remind_once(*, kind: str, target_id: int, at) -> bool:
 
 
 def meeting_reminders_send(*, now=None) -> int:
-    """Periodic work (``notifications.tick``): ``meeting_soon`` to the people
+    """Periodic work (``notifications.periodic``): ``meeting_soon`` to the people
     of each scheduled meeting that starts within ``MEETING_REMINDER_MINUTES``
     (not muted, with a valid membership), once per start time: a meeting moved
     to another time is reminded of again for that time, a cancelled or past
@@ -385,7 +385,7 @@ def meeting_reminders_send(*, now=None) -> int:
 
 
 def guest_expiry_notices_send(*, now=None) -> int:
-    """Periodic work (``notifications.tick``): ``guest_expiring`` when a
+    """Periodic work (``notifications.periodic``): ``guest_expiring`` when a
     guest's access ends within ``GUEST_EXPIRY_NOTICE_DAYS``, to the guest
     (whatever their level: it is about their own access; it leads to the
     group) and to the group's moderators not muted (the guest as actor; it
