@@ -59,6 +59,7 @@ PERIODS = {
     Digest.DAILY: datetime.timedelta(days=1),
     Digest.WEEKLY: datetime.timedelta(days=7),
 }
+LONGEST = max(PERIODS.values())
 DIGEST_MEETING_DAYS = 7
 
 
@@ -129,9 +130,10 @@ def _create_missing() -> None:
 
 
 def _schedule_unscheduled(now: datetime.datetime) -> None:
-    """Works out ``digest_due_at`` for rows that have none. The span of the
-    next digest reaches back at most one period (a new row, or digests
-    switched on again after a pause, starts a period before now)."""
+    """Works out ``digest_due_at`` for rows that have none. A new row's
+    first span starts one period before now; an existing row keeps its span
+    (a changed hour or frequency skips nothing), but it reaches back at most
+    a week (digests switched on again after a long pause)."""
     while True:
         with transaction.atomic():
             rows = list(
@@ -144,9 +146,10 @@ def _schedule_unscheduled(now: datetime.datetime) -> None:
             if not rows:
                 return
             for row in rows:
-                start = now - PERIODS[row.digest]
-                if row.digest_covered_until is None or row.digest_covered_until < start:
-                    row.digest_covered_until = start
+                if row.digest_covered_until is None:
+                    row.digest_covered_until = now - PERIODS[row.digest]
+                else:
+                    row.digest_covered_until = max(row.digest_covered_until, now - LONGEST)
                 row.digest_due_at = _due_after(row, now)
             _save_spans(rows)
 

@@ -385,3 +385,30 @@ def test_digest_queries_do_not_grow_with_the_people_told_of_the_same_things(
         return len(queries)
 
     assert run(2) == run(10)
+
+
+def test_switching_from_weekly_to_daily_skips_no_day(reader, post):
+    preference(reader, digest=Digest.WEEKLY, digest_weekday=0, digest_due_at=None)
+    digests.digests_send(now=utc(2026, 10, 18, 12, 0))
+    digests.digests_send(now=utc(2026, 10, 19, 7, 0))  # Monday's weekly digest
+    notify(reader, post, utc(2026, 10, 20, 9, 0))  # Tuesday
+    # On Thursday the person switches to daily digests.
+    preference(reader, digest=Digest.DAILY, digest_due_at=None)
+    digests.digests_send(now=utc(2026, 10, 22, 12, 0))
+    row = EmailPreference.objects.get(user=reader)
+    assert row.digest_covered_until == utc(2026, 10, 19, 7, 0)
+    assert digests.digests_send(now=utc(2026, 10, 23, 6, 0)) == 1
+    (email,) = digest_rows(reader)
+    assert "Labour pathways" in email.text
+
+
+def test_digests_switched_on_after_a_long_pause_reach_back_a_week(reader, post):
+    digests.digests_send(now=utc(2026, 6, 1, 12, 0))
+    digests.digests_send(now=utc(2026, 6, 2, 6, 0))
+    preference(reader, digest=Digest.OFF)
+    notify(reader, post, utc(2026, 7, 1, 9, 0))  # while off: never in a digest
+    preference(reader, digest=Digest.DAILY, digest_due_at=None)
+    digests.digests_send(now=utc(2026, 10, 22, 12, 0))
+    row = EmailPreference.objects.get(user=reader)
+    assert row.digest_covered_until == utc(2026, 10, 15, 12, 0)
+    assert digests.digests_send(now=utc(2026, 10, 23, 6, 0)) == 0
