@@ -38,6 +38,7 @@ messages: $(STAMP)
 run: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo --print-logins --url $(SITE_URL)/
+	DEBUG=1 $(PY) manage.py periodic_start
 	@# The task worker (sends the outbox's emails) runs beside daphne; Ctrl-C
 	@# stops daphne, and the trap stops the worker with it.
 	@DEBUG=1 SITE_URL=$(SITE_URL) $(PY) manage.py db_worker & worker=$$!; \

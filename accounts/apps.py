@@ -7,7 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from django.contrib.auth.signals import user_logged_out
+        from django.contrib.auth.signals import user_logged_in, user_logged_out
         from django.db.models.signals import post_delete, post_save, pre_save
 
         from . import signals
@@ -15,6 +15,8 @@ class AccountsConfig(AppConfig):
 
         # Open sockets learn that their session may have ended (accounts.signals).
         user_logged_out.connect(signals.signed_out, dispatch_uid="accounts.signed_out")
+        # Signing in counts as being in (digests ask; accounts.middleware).
+        user_logged_in.connect(signals.signed_in, dispatch_uid="accounts.signed_in")
         pre_save.connect(
             signals.remember_sign_in_fields, sender=User, dispatch_uid="accounts.sign_in_before"
         )

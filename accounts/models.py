@@ -65,6 +65,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # When the person last used the workspace (a signed-in request), to within
+    # LAST_SEEN_UPDATE_SECONDS (accounts.middleware.LastSeenMiddleware).
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
 
     objects = UserManager()
 

@@ -9,6 +9,7 @@ subscriptions afresh. Connected in ``AccountsConfig.ready()``.
 """
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.realtime import emit, user_stream
 from core.sessions import SESSIONS_CHANGED, session_fingerprint
@@ -66,3 +67,11 @@ def sign_in_fields_saved(
 def user_deleted(sender, instance, **kwargs) -> None:
     """``post_delete`` of the user: their sessions name nobody now."""
     sessions_changed(instance.pk)
+
+
+def signed_in(sender, request, user, **kwargs) -> None:
+    """``user_logged_in``: signing in is being in (``User.last_seen_at``); the
+    middleware then has nothing to write for a while."""
+    now = timezone.now()
+    user._meta.model.objects.filter(pk=user.pk).update(last_seen_at=now)
+    user.last_seen_at = now

@@ -96,9 +96,10 @@ class OutboundEmail(models.Model):
 
 
 class OutboxSweep(models.Model):
-    """The outbox's safety net, one row: the token of the task chain that
-    sends what is due every ``OUTBOX_SWEEP_SECONDS`` and when it runs next.
-    A chain whose token is no longer here stops (``core.tasks.sweep_outbox``)."""
+    """The worker's periodic chain, one row: the token of the task chain that
+    runs the registered periodic work (``core.periodic``) and sends what is
+    due every ``OUTBOX_SWEEP_SECONDS``, and when it runs next. A chain whose
+    token is no longer here stops (``core.tasks.sweep_outbox``)."""
 
     token = models.CharField(max_length=32)
     next_run_at = models.DateTimeField()

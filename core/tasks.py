@@ -1,14 +1,19 @@
-"""The outbox's tasks (django.tasks; run by ``manage.py db_worker``).
+"""The outbox's tasks and the periodic chain (django.tasks; run by
+``manage.py db_worker``).
 
 ``send_due_emails`` is enqueued after each commit that queued email
-(``core.outbox``). ``sweep_outbox`` is the safety net for a lost task (a worker
-killed while running it leaves that task unfinished for good): a chain that
-sends what is due every ``OUTBOX_SWEEP_SECONDS``. Each run first enqueues its
-successor, in the same transaction that records when it runs, so a worker
-killed mid-run leaves the chain intact. The chain is started by the first
-``send_due_emails`` that finds it missing or overdue; starting it again
-replaces it (the old chain's token no longer matches, so it stops). Running
-any of these twice changes nothing.
+(``core.outbox``). ``sweep_outbox`` is the one periodic chain: every
+``OUTBOX_SWEEP_SECONDS`` it runs the periodic work the apps registered
+(``core.periodic``: reminders, digests) and then sends what is due, which also
+makes it the safety net for a lost send task (a worker killed while running it
+leaves that task unfinished for good). Each run first enqueues its successor,
+in the same transaction that records when it runs, so a worker killed mid-run
+leaves the chain intact. The chain is started by ``sweep_ensure``: by the first
+``send_due_emails`` that finds it missing or overdue, by ``manage.py
+periodic_start`` and by a signed-in request now and then
+(``accounts.middleware``); starting it again replaces it (the old chain's
+token no longer matches, so it stops). Running any of these twice changes
+nothing.
 """
 
 import datetime
@@ -19,6 +24,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
+from . import periodic
 from .models import OutboxSweep
 from .outbox import send_due
 
@@ -32,13 +38,15 @@ def send_due_emails() -> int:
 
 @task
 def sweep_outbox(token: str) -> int:
-    """One run of the safety net: schedules the next run, then sends what is
-    due. Does nothing if ``token`` is not the current chain's."""
+    """One run of the chain: schedules the next run, runs the registered
+    periodic work (``core.periodic``), then sends what is due (returns how many
+    emails it handled). Does nothing if ``token`` is not the current chain's."""
     with transaction.atomic():
         sweep = OutboxSweep.objects.select_for_update().filter(pk=1, token=token).first()
         if sweep is None:
             return 0
         _schedule(sweep, timezone.now() + _interval())
+    periodic.run_all()
     return send_due()
 
 

@@ -59,6 +59,43 @@ def post_audience(post: Post, user_ids) -> set[int]:
     )
 
 
+def posts_audience(posts, user_ids) -> set[tuple[int, int]]:
+    """``post_audience`` for many posts at once: the pairs (post id, user id)
+    of ``posts`` (with ``thread`` loaded) and ``user_ids`` where that person
+    may see that post now, in the queries of ``groups.permissions.groups_audience``
+    (twice if a post or thread is hidden): a group's people (organisers
+    included) see its posts; a hidden thread only its moderators; a hidden
+    post only its author (while they take part) and the moderators."""
+    posts = list(posts)
+    if not posts:
+        return set()
+    user_ids = list(user_ids)
+    seeing: dict[int, set[int]] = {}
+    for group_id, user_id in group_permissions.groups_audience(
+        {post.thread.group_id for post in posts}, user_ids
+    ):
+        seeing.setdefault(group_id, set()).add(user_id)
+    restricted = {post.thread.group_id for post in posts if post.thread.hidden or post.hidden}
+    moderating: dict[int, set[int]] = {}
+    if restricted:
+        for group_id, user_id in group_permissions.groups_audience(
+            restricted, user_ids, moderators=True
+        ):
+            moderating.setdefault(group_id, set()).add(user_id)
+    pairs = set()
+    for post in posts:
+        group_id = post.thread.group_id
+        people = seeing.get(group_id, set())
+        if post.thread.hidden or post.hidden:
+            allowed = moderating.get(group_id, set())
+            if not post.thread.hidden and post.author_id in people:
+                allowed = allowed | {post.author_id}
+        else:
+            allowed = people
+        pairs.update((post.pk, user_id) for user_id in allowed)
+    return pairs
+
+
 def access_thread(user, pk) -> Thread:
     """The thread if the user may see it; Http404 otherwise (missing and forbidden alike)."""
     thread = threads_visible_to(user).select_related("group").filter(pk=pk).first()

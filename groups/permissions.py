@@ -9,6 +9,7 @@ Every other app builds on these functions. Rules:
   PermissionDenied for someone who may see the object but not do the thing.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -105,6 +106,27 @@ def members_visible_to(user, group: WorkingGroup) -> QuerySet[Membership]:
     if not is_member(user, group):
         return Membership.objects.none()
     return Membership.objects.valid().filter(group=group)
+
+
+def groups_audience(group_ids, user_ids, *, moderators: bool = False) -> set[tuple[int, int]]:
+    """``groups_visible_to`` (with ``moderators``: ``groups_moderated_by``)
+    for many people and groups at once: the pairs (group id, user id) of
+    ``group_ids`` and ``user_ids`` where that person sees (moderates) that
+    group now, in two queries: active organisers see every group; other
+    active people the groups of their valid (moderator) memberships."""
+    group_ids, user_ids = list(group_ids), list(user_ids)
+    if not group_ids or not user_ids:
+        return set()
+    people = get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+    organisers = list(people.filter(is_staff=True).values_list("pk", flat=True))
+    memberships = Membership.objects.valid().filter(
+        group_id__in=group_ids, user__in=people.filter(is_staff=False)
+    )
+    if moderators:
+        memberships = memberships.filter(role=Role.MODERATOR)
+    pairs = set(memberships.values_list("group_id", "user_id"))
+    pairs.update((group_id, user_id) for group_id in group_ids for user_id in organisers)
+    return pairs
 
 
 def memberships_visible_to(user) -> QuerySet[Membership]:

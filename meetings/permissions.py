@@ -20,6 +20,42 @@ def meetings_visible_to(user) -> QuerySet[Meeting]:
     return Meeting.objects.filter(group__in=group_permissions.groups_visible_to(user))
 
 
+def meetings_audience(meetings, user_ids) -> set[tuple[int, int]]:
+    """``meetings_visible_to`` for many people and meetings at once: the
+    pairs (meeting id, user id) where that person may see that meeting now
+    (``meetings``: Meeting objects), in the queries of
+    ``groups.permissions.groups_audience``."""
+    return _audience(list(meetings), user_ids, moderators=False)
+
+
+def minutes_audience(meetings, user_ids) -> set[tuple[int, int]]:
+    """``can_read_minutes`` for many people and meetings at once: the pairs
+    (meeting id, user id) where that person may read that meeting's minutes
+    now (published: the group's people; drafts: its moderators)."""
+    meetings = list(meetings)
+    published = [m for m in meetings if m.minutes_published_at is not None]
+    drafts = [m for m in meetings if m.minutes_published_at is None]
+    return _audience(published, user_ids, moderators=False) | _audience(
+        drafts, user_ids, moderators=True
+    )
+
+
+def _audience(meetings: list[Meeting], user_ids, *, moderators: bool) -> set[tuple[int, int]]:
+    if not meetings:
+        return set()
+    pairs = group_permissions.groups_audience(
+        {m.group_id for m in meetings}, user_ids, moderators=moderators
+    )
+    people_by_group: dict[int, list[int]] = {}
+    for group_id, user_id in pairs:
+        people_by_group.setdefault(group_id, []).append(user_id)
+    return {
+        (meeting.pk, user_id)
+        for meeting in meetings
+        for user_id in people_by_group.get(meeting.group_id, ())
+    }
+
+
 def access_meeting(user, pk) -> Meeting:
     """The meeting if the user may see it; Http404 otherwise (missing and forbidden alike)."""
     meeting = meetings_visible_to(user).select_related("group").filter(pk=pk).first()

@@ -7,8 +7,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self):
-        from core import hooks
+        from core import hooks, periodic
 
+        from . import periodic as notification_periodic
         from . import services
 
         hooks.register("discussions.post_created", services.notify_post_created)
@@ -21,3 +22,12 @@ class NotificationsConfig(AppConfig):
         hooks.register("groups.join_request_created", services.notify_join_request_created)
         hooks.register("groups.invitation_accepted", services.notify_invitation_accepted)
         hooks.register("groups.role_changed", services.notify_role_changed)
+
+        # Run by the worker's chain (core.periodic), reminders before digests.
+        periodic.register(
+            "notifications.meeting_reminders", notification_periodic.meeting_reminders
+        )
+        periodic.register(
+            "notifications.guest_expiry_notices", notification_periodic.guest_expiry_notices
+        )
+        periodic.register("notifications.digests", notification_periodic.digests_due)

@@ -210,3 +210,24 @@ class EmailPreference(models.Model):
 
     def wants(self, kind: str) -> bool:
         return self.enabled and kind not in self.kinds_off
+
+
+class Reminder(models.Model):
+    """A reminder that was sent: of ``kind`` about object ``target_id`` for
+    the moment ``at`` (a meeting's start, a guest's end of access). Written
+    in the transaction that tells the people, so that a reminder goes out
+    once per moment: a meeting moved to a new time, or a guest given a new
+    end, is a new moment and is reminded of again."""
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    target_id = models.PositiveBigIntegerField()
+    at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "target_id", "at"], name="reminder_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.target_id} at {self.at}"

@@ -12,6 +12,9 @@ count, decided afresh for that person. It is not numbered: the count is read
 from the database on every page, so a lost event costs a late bell, no more.
 """
 
+import datetime
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -25,6 +28,7 @@ from discussions.models import Post, Subscription, Thread
 from groups import permissions as group_permissions
 from groups.models import Membership, Role, WorkingGroup
 from meetings import permissions as meeting_permissions
+from meetings.models import Meeting
 
 from . import emails
 from .models import (
@@ -36,6 +40,7 @@ from .models import (
     Kind,
     Level,
     Notification,
+    Reminder,
     TargetType,
     ThreadLevel,
 )
@@ -412,6 +417,97 @@ def notify_meeting_text_mentioned(*, meeting, actor, part: str, mentioned) -> li
         url=meeting.get_absolute_url() + anchor,
         subject=meeting.title,
     )
+
+
+ALL_LEVELS = tuple(Level.values)
+
+
+def _remind_once(*, kind: str, target_id: int, at) -> bool:
+    """Records that the reminder of ``kind`` about ``target_id`` for the moment
+    ``at`` goes out now; False if it went out before (or another worker is
+    sending it: the unique row decides). Call inside the transaction that
+    tells the people."""
+    _reminder, created = Reminder.objects.get_or_create(kind=kind, target_id=target_id, at=at)
+    return created
+
+
+def meeting_reminders_send(*, now=None) -> int:
+    """Periodic work (``notifications.periodic``): ``meeting_soon`` to the people
+    of each scheduled meeting that starts within ``MEETING_REMINDER_MINUTES``
+    (not muted, with a valid membership), once per start time: a meeting moved
+    to another time is reminded of again for that time, a cancelled or past
+    one not at all. It leads to the meeting's page, which has the video link.
+    Returns the number of meetings reminded of."""
+    now = now or timezone.now()
+    soon = now + datetime.timedelta(minutes=settings.MEETING_REMINDER_MINUTES)
+    meetings = Meeting.objects.filter(
+        status=Meeting.Status.SCHEDULED, starts_at__gt=now, starts_at__lte=soon
+    ).order_by("starts_at", "pk")
+    reminded = 0
+    for meeting in meetings:
+        with transaction.atomic():
+            if not _remind_once(kind=Kind.MEETING_SOON, target_id=meeting.pk, at=meeting.starts_at):
+                continue
+            _fan_out(
+                kind=Kind.MEETING_SOON,
+                group_id=meeting.group_id,
+                actor_id=None,
+                target_type=TargetType.MEETING,
+                target_id=meeting.pk,
+                url=meeting.get_absolute_url(),
+                subject=meeting.title,
+                levels=NOT_MUTED,
+            )
+            reminded += 1
+    return reminded
+
+
+def guest_expiry_notices_send(*, now=None) -> int:
+    """Periodic work (``notifications.periodic``): ``guest_expiring`` when a
+    guest's access ends within ``GUEST_EXPIRY_NOTICE_DAYS``, to the guest
+    (whatever their level: it is about their own access; it leads to the
+    group) and to the group's moderators not muted (the guest as actor; it
+    leads to the members page, where access is extended). Once per end date:
+    a guest given a later end is told again before that one. Returns the
+    number of guests concerned."""
+    now = now or timezone.now()
+    horizon = now + datetime.timedelta(days=settings.GUEST_EXPIRY_NOTICE_DAYS)
+    memberships = (
+        Membership.objects.valid(at=now)
+        .filter(role=Role.GUEST, expires_at__lte=horizon, user__is_active=True)
+        .select_related("group")
+        .order_by("expires_at", "pk")
+    )
+    noticed = 0
+    for membership in memberships:
+        with transaction.atomic():
+            if not _remind_once(
+                kind=Kind.GUEST_EXPIRING, target_id=membership.pk, at=membership.expires_at
+            ):
+                continue
+            common = {
+                "kind": Kind.GUEST_EXPIRING,
+                "group_id": membership.group_id,
+                "target_type": TargetType.MEMBERSHIP,
+                "target_id": membership.pk,
+                "subject": membership.group.name,
+            }
+            _fan_out(
+                **common,
+                actor_id=None,
+                url=reverse("groups:detail", args=[membership.group.slug]),
+                levels=ALL_LEVELS,
+                only=[membership.user_id],
+            )
+            _fan_out(
+                **common,
+                actor_id=membership.user_id,
+                url=reverse("groups:members", args=[membership.group.slug]),
+                levels=NOT_MUTED,
+                role=Role.MODERATOR,
+            )
+            noticed += 1
+    return noticed
 
 
 def notification_open(*, user, notification: Notification) -> str:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from core import periodic
 from core.models import OutboundEmail, OutboxSweep
 from core.outbox import email_queue, emails_queue, retry_delay, send_due
 from core.tasks import sweep_ensure, sweep_outbox
@@ -222,6 +223,74 @@ def test_sweep_sends_what_is_due_without_the_send_task(database_tasks):
     assert [message.to for message in mail.outbox] == [["a@example.org"]]
 
 
+@pytest.fixture
+def registered_work():
+    """Periodic work registered for one test (core.periodic), then removed."""
+    names = []
+
+    def register(name, function):
+        names.append(name)
+        periodic.register(name, function)
+
+    yield register
+    for name in names:
+        periodic._jobs.pop(name, None)
+
+
+def test_sweep_runs_registered_work_after_scheduling_its_successor(database_tasks, registered_work):
+    seen = []
+
+    def work():
+        # By now the next run is a task row: a worker killed here loses nothing.
+        seen.append(DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count())
+        emails_queue([OutboundEmail(to="w@example.org", subject="From work", text="t")])
+
+    registered_work("test.work", work)
+    sweep_ensure()
+    assert sweep_outbox.call(OutboxSweep.objects.get().token) == 1  # what it queued, sent
+    assert seen == [2]
+    assert [message.subject for message in mail.outbox] == ["From work"]
+
+
+def test_sweep_goes_on_if_registered_work_fails(database_tasks, registered_work):
+    def broken():
+        raise RuntimeError("broken work")
+
+    ran = []
+    registered_work("test.broken", broken)
+    registered_work("test.after", lambda: ran.append(True))
+    emails_queue([OutboundEmail(to="a@example.org", subject="S", text="t")])
+    sweep_ensure()
+    assert sweep_outbox.call(OutboxSweep.objects.get().token) == 1
+    assert ran == [True]
+    assert OutboxSweep.objects.get().next_run_at > timezone.now()
+
+
+def test_sweep_runs_the_notifications_reminders(database_tasks, group, member, moderator):
+    from meetings import services as meetings
+    from notifications.models import Kind, Notification
+
+    assert "notifications.meeting_reminders" in periodic.registered()
+    starts = timezone.now() + datetime.timedelta(minutes=10)
+    meetings.meeting_schedule(
+        actor=moderator,
+        group=group,
+        data={"title": "Soon", "starts_at": starts, "ends_at": starts + LATER},
+    )
+    sweep_ensure()
+    sweep_outbox.call(OutboxSweep.objects.get().token)
+    assert Notification.objects.filter(kind=Kind.MEETING_SOON, recipient=member).exists()
+
+
+def test_periodic_start_command_starts_the_chain_once(database_tasks):
+    from django.core.management import call_command
+
+    call_command("periodic_start")
+    call_command("periodic_start")
+    assert OutboxSweep.objects.count() == 1
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 1
+
+
 def test_allauth_email_is_queued_in_the_outbox(client, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("account_reset_password"), {"email": user.email})
@@ -254,3 +323,13 @@ def test_a_long_header_arrives_as_one_plain_value_not_encoded_words(smtp_mailer)
     send_due()
     (message,) = smtp_mailer.messages
     assert dict(message.raw_items())["List-Unsubscribe"] == link
+
+def test_a_signed_in_request_now_and_then_starts_the_periodic_chain(
+    client, user, database_tasks, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    type(user).objects.filter(pk=user.pk).update(last_seen_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(reverse("accounts:profile", args=[user.pk]))
+    assert OutboxSweep.objects.get().next_run_at <= timezone.now()
+    assert DBTaskResult.objects.filter(task_path="core.tasks.sweep_outbox").count() == 1

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
+    "accounts.middleware.LastSeenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "groups.middleware.OrganiserMFAMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -390,6 +391,14 @@ UNSUBSCRIBE_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_MAX_AGE_DAYS", default=90)
 # mentions wait less. A meeting starting soon does not wait.
 NOTIFY_EMAIL_HOLD_MINUTES = env.int("NOTIFY_EMAIL_HOLD_MINUTES", default=10)
 NOTIFY_MENTION_HOLD_MINUTES = env.int("NOTIFY_MENTION_HOLD_MINUTES", default=2)
+
+# A person's "last seen" time is written at most this often (one UPDATE);
+# digests go only to those not seen since the last one.
+LAST_SEEN_UPDATE_SECONDS = env.int("LAST_SEEN_UPDATE_SECONDS", default=300)
+# Reminders: a meeting's people are told this many minutes before it starts;
+# a guest and the group's moderators this many days before the guest's access ends.
+MEETING_REMINDER_MINUTES = env.int("MEETING_REMINDER_MINUTES", default=15)
+GUEST_EXPIRY_NOTICE_DAYS = env.int("GUEST_EXPIRY_NOTICE_DAYS", default=7)
 
 LOGGING = {
     "version": 1,
