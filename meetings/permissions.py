@@ -2,7 +2,6 @@
 
 import datetime
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -11,7 +10,6 @@ from django.utils.translation import gettext as _
 
 from core.streams import Access
 from groups import permissions as group_permissions
-from groups.models import Membership, Role
 
 from .models import ChatMessage, ChatRoom, Meeting, RoomMute
 
@@ -117,22 +115,6 @@ def messages_visible_to(user) -> QuerySet[ChatMessage]:
     """The messages of the rooms the user may see (deleted ones too: their
     place in the room stays, without text)."""
     return ChatMessage.objects.filter(room__in=rooms_visible_to(user))
-
-
-def minutes_audience(meeting: Meeting, user_ids) -> set[int]:
-    """Of ``user_ids``, those who may read ``meeting``'s minutes now, in one
-    query: for many people, the rule ``can_read_minutes`` states for one
-    (published: the group's people and organisers; a draft: its moderators
-    and organisers)."""
-    memberships = Membership.objects.valid().filter(group_id=meeting.group_id)
-    if meeting.minutes_published_at is None:
-        memberships = memberships.filter(role=Role.MODERATOR)
-    people = get_user_model().objects.filter(pk__in=list(user_ids), is_active=True)
-    return set(
-        people.filter(Q(is_staff=True) | Q(pk__in=memberships.values("user_id"))).values_list(
-            "pk", flat=True
-        )
-    )
 
 
 def access_message(user, pk) -> ChatMessage:

@@ -403,7 +403,12 @@ def notify_meeting_text_mentioned(*, meeting, actor, part: str, mentioned) -> li
     a draft's mentions reach its moderators; the others hear of them when
     the minutes are published)."""
     if part == "minutes":
-        readers = meeting_permissions.minutes_audience(meeting, {p.pk for p in mentioned})
+        readers = {
+            user_id
+            for _meeting_id, user_id in meeting_permissions.minutes_audience(
+                [meeting], {p.pk for p in mentioned}
+            )
+        }
         mentioned = [person for person in mentioned if person.pk in readers]
         target_type, anchor = TargetType.MINUTES, "#minutes"
     else:
