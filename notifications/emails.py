@@ -22,7 +22,6 @@ import zoneinfo
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
@@ -275,19 +274,26 @@ def compose(rows: list[OutboundEmail]):
     docstring): one email for the rows of one person, or None when nothing
     is left to tell them."""
     ids = [row.ref for row in rows if row.ref is not None]
-    recipient_id = (
-        Notification.objects.filter(pk__in=ids).values_list("recipient_id", flat=True).first()
+    # The person (with their email preferences) and the kinds of object told
+    # of, in one query: access is then asked for those kinds only.
+    written = list(
+        Notification.objects.filter(pk__in=ids).select_related(
+            "recipient", "recipient__email_preference"
+        )
     )
-    user = get_user_model().objects.filter(pk=recipient_id, is_active=True).first()
-    if user is None:
+    if not written or not written[0].recipient.is_active:
         return None
+    user = written[0].recipient
     notifications = (
-        selectors.notifications_visible_to(user)
+        selectors.notifications_visible_to(user, target_types={n.target_type for n in written})
         .filter(pk__in=ids, read_at__isnull=True)
         .select_related("actor", "group")
         .order_by("created_at", "pk")
     )
-    preference = EmailPreference.objects.filter(user=user).first() or EmailPreference(user=user)
+    try:
+        preference = user.email_preference
+    except EmailPreference.DoesNotExist:
+        preference = EmailPreference(user=user)
     items = []
     for notification in notifications:
         found = about(notification)

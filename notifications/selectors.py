@@ -33,44 +33,95 @@ from .models import (
 PAGE_SIZE = 100
 
 
-def _visible_targets(user) -> Q:
-    """Per kind of object, the objects ``user`` may see now, each asked of the
-    app that owns it."""
+def _posts(user) -> Q:
     posts = discussion_permissions.posts_visible_to(user).filter(deleted_at__isnull=True)
+    return Q(target_type=TargetType.POST, target_id__in=posts.values("pk"))
+
+
+def _reports(user) -> Q:
     reports = discussion_permissions.reports_moderated_by(user)
+    return Q(target_type=TargetType.REPORT, target_id__in=reports.values("pk"))
+
+
+def _versions(user) -> Q:
     versions = document_permissions.versions_visible_to(user)
+    return Q(target_type=TargetType.VERSION, target_id__in=versions.values("pk"))
+
+
+def _minutes_readable(user):
     meetings = meeting_permissions.meetings_visible_to(user)
-    minutes = meetings.filter(meeting_permissions.minutes_readable_q(user))
-    messages = meeting_permissions.messages_visible_to(user).filter(deleted_at__isnull=True)
-    join_requests = group_permissions.join_requests_visible_to(user)
-    memberships = group_permissions.memberships_visible_to(user)
-    return (
-        Q(target_type=TargetType.POST, target_id__in=posts.values("pk"))
-        | Q(target_type=TargetType.REPORT, target_id__in=reports.values("pk"))
-        | Q(target_type=TargetType.VERSION, target_id__in=versions.values("pk"))
-        | Q(
-            ~Q(kind=Kind.MINUTES_PUBLISHED),
-            target_type=TargetType.MEETING,
-            target_id__in=meetings.values("pk"),
-        )
-        | Q(
-            kind=Kind.MINUTES_PUBLISHED,
-            target_type=TargetType.MEETING,
-            target_id__in=minutes.values("pk"),
-        )
-        | Q(target_type=TargetType.JOIN_REQUEST, target_id__in=join_requests.values("pk"))
-        | Q(target_type=TargetType.CHAT_MESSAGE, target_id__in=messages.values("pk"))
-        | Q(target_type=TargetType.AGENDA, target_id__in=meetings.values("pk"))
-        | Q(target_type=TargetType.MINUTES, target_id__in=minutes.values("pk"))
-        | Q(target_type=TargetType.MEMBERSHIP, target_id__in=memberships.values("pk"))
+    return meetings.filter(meeting_permissions.minutes_readable_q(user))
+
+
+def _meetings(user) -> Q:
+    meetings = meeting_permissions.meetings_visible_to(user)
+    return Q(
+        ~Q(kind=Kind.MINUTES_PUBLISHED),
+        target_type=TargetType.MEETING,
+        target_id__in=meetings.values("pk"),
+    ) | Q(
+        kind=Kind.MINUTES_PUBLISHED,
+        target_type=TargetType.MEETING,
+        target_id__in=_minutes_readable(user).values("pk"),
     )
 
 
-def notifications_visible_to(user) -> QuerySet[Notification]:
-    """The user's notifications about objects they may see now."""
+def _join_requests(user) -> Q:
+    join_requests = group_permissions.join_requests_visible_to(user)
+    return Q(target_type=TargetType.JOIN_REQUEST, target_id__in=join_requests.values("pk"))
+
+
+def _chat_messages(user) -> Q:
+    messages = meeting_permissions.messages_visible_to(user).filter(deleted_at__isnull=True)
+    return Q(target_type=TargetType.CHAT_MESSAGE, target_id__in=messages.values("pk"))
+
+
+def _agendas(user) -> Q:
+    meetings = meeting_permissions.meetings_visible_to(user)
+    return Q(target_type=TargetType.AGENDA, target_id__in=meetings.values("pk"))
+
+
+def _minutes(user) -> Q:
+    return Q(target_type=TargetType.MINUTES, target_id__in=_minutes_readable(user).values("pk"))
+
+
+def _memberships(user) -> Q:
+    memberships = group_permissions.memberships_visible_to(user)
+    return Q(target_type=TargetType.MEMBERSHIP, target_id__in=memberships.values("pk"))
+
+
+# Per kind of object, the objects a person may see now, each asked of the app
+# that owns it. A target type without an entry is shown to nobody.
+_VISIBLE = {
+    TargetType.POST: _posts,
+    TargetType.REPORT: _reports,
+    TargetType.VERSION: _versions,
+    TargetType.MEETING: _meetings,
+    TargetType.JOIN_REQUEST: _join_requests,
+    TargetType.CHAT_MESSAGE: _chat_messages,
+    TargetType.AGENDA: _agendas,
+    TargetType.MINUTES: _minutes,
+    TargetType.MEMBERSHIP: _memberships,
+}
+
+
+def _visible_targets(user, target_types=None) -> Q:
+    """The objects ``user`` may see now, of every target type (or of
+    ``target_types`` only: an email about one post need not ask about the
+    others)."""
+    visible = Q(pk__in=[])
+    for target_type, rule in _VISIBLE.items():
+        if target_types is None or target_type in target_types:
+            visible |= rule(user)
+    return visible
+
+
+def notifications_visible_to(user, *, target_types=None) -> QuerySet[Notification]:
+    """The user's notifications about objects they may see now (of
+    ``target_types`` only, if given)."""
     if not user.is_authenticated:
         return Notification.objects.none()
-    return Notification.objects.filter(_visible_targets(user), recipient=user)
+    return Notification.objects.filter(_visible_targets(user, target_types), recipient=user)
 
 
 def notifications_visible_among(notifications) -> set[int]:
