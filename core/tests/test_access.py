@@ -10,6 +10,8 @@ pytestmark = pytest.mark.django_db
 # invitation link and the public join request. Everything else needs login.
 PUBLIC_URL_NAMES = {
     "health",
+    # A signed link from an email: stops that person's emails without sign-in.
+    "notifications:unsubscribe",
     "accounts:set_language",
     "account_login",
     "account_signup",
