@@ -1,0 +1,116 @@
+"""The public pages: the home for visitors at ``/`` (signed-in people get
+their own home there), the same page at ``/public/`` for everyone, and a page
+per group.
+
+For visitors (not signed in) a page is served from the cache (``public_pages.cache``,
+per language and path) and set no session cookie: nothing here touches
+``request.session`` beyond asking whether someone is signed in, which reads no
+cookie that is not there. The one per-visitor part of a page, the CSRF token
+of the language switch, is stored as a placeholder and filled in per request.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from groups.decorators import mfa_gate
+from groups.views import dashboard
+
+from . import cache, permissions, selectors, services
+from .forms import IntroductionForm
+
+# Stands for the CSRF token in a cached page; letters only, so templates
+# leave it as it is.
+CSRF_PLACEHOLDER = "publicpagecsrftokenplaceholder"
+
+
+def _render_sections(request, found: list[dict], csrf_token: str) -> list[str]:
+    return [
+        render_to_string(
+            section["template"], {**section.get("context", {}), "csrf_token": csrf_token}, request
+        )
+        for section in found
+    ]
+
+
+def _home_page(request, csrf_token: str):
+    context = {
+        "introduction": selectors.introduction(),
+        "groups": selectors.public_groups(),
+        "sections": _render_sections(request, selectors.sections(request), csrf_token),
+        "can_edit_introduction": permissions.can_edit_introduction(request.user),
+        "csrf_token": csrf_token,
+    }
+    return render(request, "public_pages/home.html", context), None
+
+
+def _group_page(request, slug: str, csrf_token: str):
+    group = selectors.public_group(slug)
+    if group is None:
+        raise Http404
+    context = {
+        "group": group,
+        "people": selectors.listed_people(group),
+        "mix": selectors.sector_mix(group),
+        "sections": _render_sections(request, selectors.sections(request, group), csrf_token),
+        "csrf_token": csrf_token,
+    }
+    return render(request, "public_pages/group.html", context), selectors.seconds_until_next_change(
+        group
+    )
+
+
+def _public_page(request, page, *args) -> HttpResponse:
+    """``page(request, *args, csrf_token)`` rendered, for visitors through the
+    cache (``page`` also says how long at most its page stays true)."""
+    if request.user.is_authenticated:
+        response, _seconds = page(request, *args, get_token(request))
+        return response
+    key = cache.page_key(get_language(), request.path)
+    content = cache.page_get(key)
+    if content is None:
+        response, seconds = page(request, *args, CSRF_PLACEHOLDER)
+        content = response.content
+        cache.page_set(key, content, seconds=seconds)
+    return HttpResponse(content.replace(CSRF_PLACEHOLDER.encode(), get_token(request).encode()))
+
+
+@login_not_required
+def home(request):
+    """``/``: the person's own home when signed in, the public home otherwise."""
+    if request.user.is_authenticated:
+        return dashboard(request)
+    return _public_page(request, _home_page)
+
+
+@login_not_required
+def about(request):
+    """The public home, for everyone (signed-in people see what visitors see)."""
+    return _public_page(request, _home_page)
+
+
+@login_not_required
+def group_page(request, slug):
+    """A group's public page: its public summary, its public sections, the
+    people who chose to be listed and the mix of sectors."""
+    return _public_page(request, _group_page, slug)
+
+
+def introduction_edit(request):
+    """Organisers edit the process's name and introduction (403 for others)."""
+    permissions.check_edit_introduction(request.user)
+    if refused := mfa_gate(request):
+        return refused
+    form = IntroductionForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            services.introduction_save(actor=request.user, texts=form.texts())
+            messages.success(request, _("The introduction was saved."))
+            return redirect("public:introduction_edit")
+        return render(request, "public_pages/introduction_edit.html", {"form": form}, status=400)
+    return render(request, "public_pages/introduction_edit.html", {"form": form})
