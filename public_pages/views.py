@@ -29,6 +29,29 @@ from .forms import IntroductionForm
 CSRF_PLACEHOLDER = "publicpagecsrftokenplaceholder"
 
 
+def _home_page(request, csrf_token: str):
+    context = {
+        "introduction": selectors.introduction(),
+        "groups": selectors.public_groups(),
+        "sections": _render_sections(request, selectors.sections(request), csrf_token),
+        "can_edit_introduction": permissions.can_edit_introduction(request.user),
+    }
+    return "public_pages/home.html", context, None
+
+
+def _group_page(request, csrf_token: str, slug: str):
+    group = selectors.public_group(slug)
+    if group is None:
+        raise Http404
+    context = {
+        "group": group,
+        "people": selectors.listed_people(group),
+        "mix": selectors.sector_mix(group),
+        "sections": _render_sections(request, selectors.sections(request, group), csrf_token),
+    }
+    return "public_pages/group.html", context, selectors.seconds_until_next_change(group)
+
+
 def _render_sections(request, found: list[dict], csrf_token: str) -> list[str]:
     return [
         render_to_string(
@@ -38,44 +61,20 @@ def _render_sections(request, found: list[dict], csrf_token: str) -> list[str]:
     ]
 
 
-def _home_page(request, csrf_token: str):
-    context = {
-        "introduction": selectors.introduction(),
-        "groups": selectors.public_groups(),
-        "sections": _render_sections(request, selectors.sections(request), csrf_token),
-        "can_edit_introduction": permissions.can_edit_introduction(request.user),
-        "csrf_token": csrf_token,
-    }
-    return render(request, "public_pages/home.html", context), None
-
-
-def _group_page(request, slug: str, csrf_token: str):
-    group = selectors.public_group(slug)
-    if group is None:
-        raise Http404
-    context = {
-        "group": group,
-        "people": selectors.listed_people(group),
-        "mix": selectors.sector_mix(group),
-        "sections": _render_sections(request, selectors.sections(request, group), csrf_token),
-        "csrf_token": csrf_token,
-    }
-    return render(request, "public_pages/group.html", context), selectors.seconds_until_next_change(
-        group
-    )
-
-
 def _public_page(request, page, *args) -> HttpResponse:
-    """``page(request, *args, csrf_token)`` rendered, for visitors through the
-    cache (``page`` also says how long at most its page stays true)."""
+    """The page ``page(request, csrf_token, *args) -> (template, context,
+    seconds it stays true or None)`` rendered; for visitors through the cache,
+    without the messages of the visitor who happened to fill it (a "signed
+    out" notice stays for the next page that is not cached)."""
     if request.user.is_authenticated:
-        response, _seconds = page(request, *args, get_token(request))
-        return response
+        template, context, _seconds = page(request, get_token(request), *args)
+        return render(request, template, context)
     key = cache.page_key(get_language(), request.path)
     content = cache.page_get(key)
     if content is None:
-        response, seconds = page(request, *args, CSRF_PLACEHOLDER)
-        content = response.content
+        template, context, seconds = page(request, CSRF_PLACEHOLDER, *args)
+        context.update(csrf_token=CSRF_PLACEHOLDER, messages=())
+        content = render(request, template, context).content
         cache.page_set(key, content, seconds=seconds)
     return HttpResponse(content.replace(CSRF_PLACEHOLDER.encode(), get_token(request).encode()))
 
