@@ -57,5 +57,6 @@ def page_set(key: str, content: bytes, *, seconds: float | None = None) -> None:
     shows ends by itself sooner (``seconds``: a guest's access)."""
     timeout = settings.PUBLIC_CACHE_SECONDS
     if seconds is not None:
-        timeout = max(1, min(timeout, int(seconds)))
-    cache.set(key, content, timeout=timeout)
+        timeout = min(timeout, max(1, int(seconds)))
+    if timeout > 0:  # 0: no cache
+        cache.set(key, content, timeout=timeout)
