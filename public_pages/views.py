@@ -2,8 +2,8 @@
 their own home there), the same page at ``/public/`` for everyone, and a page
 per group.
 
-For visitors (not signed in) a page is served from the cache (``public_pages.cache``,
-per language and path) and set no session cookie: nothing here touches
+For visitors (not signed in) a page is served from the cache
+(``public_pages.cache``, per language and path) and sets no session cookie: nothing here touches
 ``request.session`` beyond asking whether someone is signed in, which reads no
 cookie that is not there. The one per-visitor part of a page, the CSRF token
 of the language switch, is stored as a placeholder and filled in per request.
@@ -73,7 +73,9 @@ def _public_page(request, page, *args) -> HttpResponse:
     content = cache.page_get(key)
     if content is None:
         template, context, seconds = page(request, CSRF_PLACEHOLDER, *args)
-        context.update(csrf_token=CSRF_PLACEHOLDER, messages=())
+        # Nothing of this visitor in what the next ones get: no messages, no
+        # CSP nonce (the policy needs none: scripts come from the site itself).
+        context.update(csrf_token=CSRF_PLACEHOLDER, messages=(), csp_nonce=None)
         content = render(request, template, context).content
         cache.page_set(key, content, seconds=seconds)
     return HttpResponse(content.replace(CSRF_PLACEHOLDER.encode(), get_token(request).encode()))

@@ -430,3 +430,8 @@ def test_profile_listing_choices_off_by_default_and_saved_by_the_form(client, me
     assert response.status_code == 302
     member.refresh_from_db()
     assert member.public_name and not member.public_affiliation
+
+
+def test_cached_page_carries_no_visitor_s_nonce(client, group):
+    client.get("/")
+    assert "nonce=" not in client.get("/").content.decode()
