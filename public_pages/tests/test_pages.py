@@ -435,3 +435,23 @@ def test_profile_listing_choices_off_by_default_and_saved_by_the_form(client, me
 def test_cached_page_carries_no_visitor_s_nonce(client, group):
     client.get("/")
     assert "nonce=" not in client.get("/").content.decode()
+
+
+def test_group_page_queries_do_not_grow_with_its_people(client, settings, group, make_user):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PUBLIC_SECTIONS = SECTIONS
+
+    def queries() -> int:
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(group_url(group)).status_code == 200
+        return len(captured)
+
+    join(list_publicly(make_user(sector="academia")), group)
+    few = queries()
+    for sector in ["policy", "business", "civil_society", "", "academia", "policy"]:
+        join(list_publicly(make_user(sector=sector, public_sector=True)), group, Role.GUEST)
+    assert queries() == few
