@@ -12,6 +12,6 @@ class PublicConfig(AppConfig):
     def ready(self):
         from core import hooks
 
-        from . import cache
+        from . import cache, checks  # noqa: F401 (checks registers itself)
 
         hooks.register("public.changed", cache.public_changed)

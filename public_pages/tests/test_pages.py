@@ -455,3 +455,26 @@ def test_group_page_queries_do_not_grow_with_its_people(client, settings, group,
     for sector in ["policy", "business", "civil_society", "", "academia", "policy"]:
         join(list_publicly(make_user(sector=sector, public_sector=True)), group, Role.GUEST)
     assert queries() == few
+
+
+@pytest.mark.parametrize(
+    "sections, error",
+    [
+        (["public_pages.tests.sections.missing"], "public_pages.E002"),
+        (["nowhere.section"], "public_pages.E002"),
+        (["public_pages.tests.sections.CALLS"], "public_pages.E003"),
+        ("public_pages.tests.sections.upcoming", "public_pages.E001"),
+    ],
+)
+def test_check_reports_public_sections_that_are_no_functions(settings, sections, error):
+    from public_pages.checks import check_public_sections
+
+    settings.PUBLIC_SECTIONS = sections
+    assert [found.id for found in check_public_sections()] == [error]
+
+
+def test_check_accepts_section_functions(settings):
+    from public_pages.checks import check_public_sections
+
+    settings.PUBLIC_SECTIONS = SECTIONS
+    assert check_public_sections() == []
