@@ -38,7 +38,7 @@ def test_layer_contract_states_the_design_order():
     (layers,) = [c for c in _config()["contracts"] if c["type"] == "layers"]
     assert layers["layers"] == [
         "workspace",
-        "home",
+        "home | public_pages",
         "notifications",
         "discussions | documents | meetings",
         "groups",

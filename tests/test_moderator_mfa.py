@@ -73,6 +73,10 @@ MODERATOR_ACTIONS = {
         lambda w: {"pk": w.join_request.pk},
         {"decision": "decline", "message": "Not now."},
     ),
+    "public:introduction_edit": (
+        lambda w: {},
+        {"name_en": "The process", "text_en": "Why we meet.", "name_de": "", "text_de": ""},
+    ),
     "discussions:report_queue": (lambda w: {"slug": w.group.slug}, {}),
     "discussions:thread_moderate": (lambda w: {"pk": w.thread.pk}, {"action": "lock"}),
     "discussions:thread_move": (
@@ -123,6 +127,9 @@ NOT_MODERATOR_ACTIONS = {
     "groups:invitation": "accepting an invitation sent to oneself",
     "groups:join": "the public's join form",
     "groups:join_thanks": "the public's thank-you page",
+    "public:home": "the public home (the person's own home once signed in)",
+    "public:about": "the public home, for everyone",
+    "public:group": "a group's public page",
     "discussions:thread_list": "threads of the person's group",
     "discussions:thread_create": "members start threads",
     "discussions:thread": "reading a thread",
@@ -301,6 +308,7 @@ def snapshot() -> dict:
         "meetings",
         "notifications",
         "home",
+        "public_pages",
         "core",
     ):
         for model in apps.get_app_config(label).get_models():
@@ -353,7 +361,7 @@ def test_moderator_urls_reach_the_action_if_mfa(client, world, moderator, name):
     url = reverse(name, kwargs=arguments(world))
     data = data(world) if callable(data) else data
     client.force_login(moderator)
-    if name == "groups:create":  # organisers' action
+    if name in ("groups:create", "public:introduction_edit"):  # organisers' actions
         moderator.is_staff = True
         moderator.save(update_fields=["is_staff"])
     before = snapshot()

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "meetings",
     "notifications",
     "home",
+    "public_pages",
     # The task queue's tables and its worker (manage.py db_worker).
     "django_tasks_db",
 ]
@@ -177,9 +178,19 @@ ACCOUNT_ADAPTER = "groups.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
 # What accounts (a layer below groups) takes from above instead of importing it.
 PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
-DEMO_SEEDERS = ["groups.seed.seed_groups", "meetings.seed.seed_meetings"]
+DEMO_SEEDERS = [
+    "groups.seed.seed_groups",
+    "meetings.seed.seed_meetings",
+    "public_pages.seed.seed_public",
+]
 # What groups' home page takes from the apps above it: what is new in each group.
 DASHBOARD_NEWS = "home.selectors.group_news"
+# What the public pages show of the apps below them: dotted paths of
+# ``section(request, group=None) -> dict | None`` (public.selectors.sections).
+PUBLIC_SECTIONS: list[str] = []
+# How long a public page is kept in the cache at most; any change of what it
+# shows drops it at once (the ``public.changed`` hook).
+PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=300)
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

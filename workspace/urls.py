@@ -7,6 +7,9 @@ admin.site.login = login_required(admin.site.login)
 
 urlpatterns = [
     path("", include("core.urls")),
+    # Before groups: ``/`` is the public home for visitors and, for people
+    # signed in, groups' dashboard (still reversed as ``groups:dashboard``).
+    path("", include("public_pages.urls")),
     path("", include("groups.urls")),
     path("", include("discussions.urls")),
     path("", include("documents.urls")),
