@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    "results",
     "notifications",
     "home",
     # The task queue's tables and its worker (manage.py db_worker).
@@ -180,6 +181,16 @@ PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
 DEMO_SEEDERS = ["groups.seed.seed_groups", "meetings.seed.seed_meetings"]
 # What groups' home page takes from the apps above it: what is new in each group.
 DASHBOARD_NEWS = "home.selectors.group_news"
+# Where a published result came from: each kind read through its own app's
+# rule (results sits beside discussions, documents and meetings).
+RESULT_SOURCES = {
+    "thread": "discussions.permissions.threads_visible_to",
+    "document": "documents.permissions.documents_visible_to",
+    "meeting": "meetings.permissions.meetings_visible_to",
+}
+# The public pages' sections, from the apps below `public`: each
+# `section(request, group=None) -> dict | None`.
+PUBLIC_SECTIONS = ["results.public.section"]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
