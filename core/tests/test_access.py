@@ -36,6 +36,14 @@ PUBLIC_URL_NAMES = {
     "groups:join",
     "groups:join_thanks",
     "meetings:feed",  # a calendar program's fetch, authorised by the secret token alone
+    # Published results: public by design; drafts answer 404 (results.permissions).
+    "results:site_list",
+    "results:site_feed",
+    "results:list",
+    "results:feed",
+    "results:detail",
+    "results:version",
+    "results:diff",
 }
 
 
