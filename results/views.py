@@ -46,9 +46,11 @@ def _viewer(request, group) -> dict:
     drafts and sources, its moderators the actions."""
     user = request.user
     member = user.is_authenticated and group_permissions.is_member(user, group)
+    moderator = member and group_permissions.is_moderator(user, group)
     return {
         "is_member": member,
-        "can_write": member and permissions.can_write_results(user, group),
+        "is_moderator": moderator,
+        "can_write": moderator and permissions.can_write_results(user, group),
     }
 
 
@@ -98,9 +100,9 @@ def _result_page(request, result, version, *, is_latest: bool):
         "sources": selectors.sources_for(request.user, result) if viewer["is_member"] else [],
         "unpublished_changes": viewer["is_member"]
         and selectors.has_unpublished_changes(result, latest),
-        "canonical": _absolute(
-            version.get_absolute_url() if version and not is_latest else result.get_absolute_url()
-        ),
+        # Each address is its own: the stable one shows the latest version,
+        # a version's stays the same for good.
+        "canonical": _absolute(request.path),
         **viewer,
     }
     return render(request, "results/result_detail.html", context)
