@@ -345,3 +345,13 @@ def test_public_section_lists_published_not_drafts_or_withdrawn(
     assert section(rf.get("/"), group=group)["context"]["results"][0] == result_v1
     services.result_withdraw(actor=moderator, result=result_v1, reason="x")
     assert section(rf.get("/")) is None
+
+
+def test_pages_in_german(client, two_versions, settings):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    page = client.get(url("results:version", two_versions, number=1)).text
+    assert '<html lang="de">' in page, page[:300]
+    assert "Dies ist nicht die neueste Version." in page
+    assert "Zwischenergebnis" in page
+    feed = client.get(reverse("results:site_feed")).text
+    assert "Veröffentlichte Ergebnisse" in feed and "(Version 2)" in feed
