@@ -178,7 +178,11 @@ ACCOUNT_ADAPTER = "groups.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
 # What accounts (a layer below groups) takes from above instead of importing it.
 PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
-DEMO_SEEDERS = ["groups.seed.seed_groups", "meetings.seed.seed_meetings"]
+DEMO_SEEDERS = [
+    "groups.seed.seed_groups",
+    "meetings.seed.seed_meetings",
+    "results.seed.seed_results",
+]
 # What groups' home page takes from the apps above it: what is new in each group.
 DASHBOARD_NEWS = "home.selectors.group_news"
 # Where a published result came from: each kind read through its own app's
