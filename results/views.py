@@ -103,6 +103,7 @@ def _result_page(request, result, version, *, is_latest: bool):
         # Each address is its own: the stable one shows the latest version,
         # a version's stays the same for good.
         "canonical": _absolute(request.path),
+        "cite_url": _absolute(version.get_absolute_url()) if version else "",
         **viewer,
     }
     return render(request, "results/result_detail.html", context)

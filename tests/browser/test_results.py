@@ -50,6 +50,7 @@ def test_moderator_publishes_and_visitor_reads_compares_and_prints(
     page.get_by_label("What changed").fill("Checks made regular")
     page.get_by_role("button", name="Publish").click()
     expect(page).to_have_url(re.compile(r"/v2/$"))
+    shot(page, "results-version-moderator")
     # The publish form's first answer is 400 (no change summary), on purpose.
     assert_no_browser_errors(page, expected=[BAD_REQUEST])
 
@@ -58,6 +59,7 @@ def test_moderator_publishes_and_visitor_reads_compares_and_prints(
     expect(visitor.locator("h1")).to_have_text("Fair recruitment")
     expect(visitor.get_by_text("Check agencies twice a year.")).to_be_visible()
     expect(visitor.get_by_role("link", name="Edit the draft")).to_have_count(0)
+    shot(visitor, "results-latest-visitor")
     visitor.get_by_role("link", name="Version 1", exact=True).click()
     expect(visitor.get_by_text("This is not the latest version.")).to_be_visible()
     visitor.goto(f"{server}/groups/{group.slug}/results/fair-recruitment/")
