@@ -58,3 +58,11 @@ def public_changes():
     hooks.register("public.changed", record)
     yield calls
     hooks.unregister("public.changed", record)
+
+
+@pytest.fixture
+def unpublished(group, moderator):
+    """A second result of ``group``, never published."""
+    return services.result_create(
+        actor=moderator, group=group, kind=Kind.RECOMMENDATION, title="Unpublished", body="x"
+    )
