@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -21,6 +22,8 @@ from groups.models import WorkingGroup
 
 from . import feeds, permissions, selectors, services
 from .forms import DiffForm, PublishForm, ResultForm, WithdrawForm
+
+PAGE_SIZE = 30
 
 FIELD_OF_CODE = {
     "kind": "kind",
@@ -64,10 +67,15 @@ def _absolute(path: str) -> str:
 @login_not_required
 def site_list(request):
     """Every group's published results."""
+    page = Paginator(selectors.published_list(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "results/site_list.html",
-        {"results": selectors.published_list(), "canonical": _absolute(request.path)},
+        {
+            "page": page,
+            "results": page.object_list,
+            "canonical": _absolute(request.path),
+        },
     )
 
 
@@ -75,12 +83,15 @@ def site_list(request):
 def result_list(request, group):
     group = get_object_or_404(WorkingGroup, slug=group)
     viewer = _viewer(request, group)
+    results = selectors.group_results(request.user, group)
+    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "results/result_list.html",
         {
             "group": group,
-            "results": selectors.group_results(request.user, group),
+            "page": page,
+            "results": page.object_list,
             "canonical": _absolute(request.path),
             **viewer,
         },

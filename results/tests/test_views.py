@@ -355,3 +355,20 @@ def test_pages_in_german(client, two_versions, settings):
     assert "Zwischenergebnis" in page
     feed = client.get(reverse("results:site_feed")).text
     assert "Veröffentlichte Ergebnisse" in feed and "(Version 2)" in feed
+
+
+def test_list_pages_paginate_and_take_junk_page_numbers(client, group, moderator, settings):
+    for i in range(32):
+        result = services.result_create(
+            actor=moderator, group=group, kind="interim", title=f"Result {i:02d}", body="x"
+        )
+        services.result_publish(actor=moderator, result=result, change_summary="x")
+    for page_url in (
+        reverse("results:site_list"),
+        reverse("results:list", kwargs={"group": group.slug}),
+    ):
+        first = client.get(page_url).text
+        assert first.count('class="result-item"') == 30 and 'rel="next"' in first
+        second = client.get(page_url, {"page": 2}).text
+        assert second.count('class="result-item"') == 2
+        assert client.get(page_url, {"page": "junk"}).status_code == 200
