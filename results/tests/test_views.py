@@ -372,3 +372,13 @@ def test_list_pages_paginate_and_take_junk_page_numbers(client, group, moderator
         second = client.get(page_url, {"page": 2}).text
         assert second.count('class="result-item"') == 2
         assert client.get(page_url, {"page": "junk"}).status_code == 200
+
+
+def test_public_section_template_renders_for_home_and_group(rf, result_v1, group):
+    from django.template.loader import render_to_string
+
+    for found in (section(rf.get("/")), section(rf.get("/"), group=group)):
+        html = render_to_string(found["template"], found["context"])
+        assert result_v1.title in html and result_v1.get_absolute_url() in html
+        assert "A first take." in html
+    assert reverse("results:feed", kwargs={"group": group.slug}) in html

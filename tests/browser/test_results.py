@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from discussions import services as discussions
+
 from .helpers import assert_no_browser_errors, login_with_session, shot
 
 # Chromium logs every 4xx answer, also the ones the page handles on purpose.
@@ -22,6 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_moderator_publishes_and_visitor_reads_compares_and_prints(
     new_context, server, moderator, group
 ):
+    discussions.thread_create(
+        actor=moderator, group=group, title="Fees along the corridor", body="What we heard."
+    )
     context = new_context()
     login_with_session(context, server, moderator)
     page = context.new_page()
@@ -45,11 +50,13 @@ def test_moderator_publishes_and_visitor_reads_compares_and_prints(
     page.get_by_label("Text").fill(
         "## Steps\n\n1. Ban recruitment fees.\n2. Check agencies twice a year.\n"
     )
+    page.get_by_label("Fees along the corridor").check()
     page.get_by_role("button", name="Save the draft").click()
     page.get_by_role("link", name="Publish a version").click()
     page.get_by_label("What changed").fill("Checks made regular")
     page.get_by_role("button", name="Publish").click()
     expect(page).to_have_url(re.compile(r"/v2/$"))
+    expect(page.get_by_role("link", name="Fees along the corridor")).to_be_visible()
     shot(page, "results-version-moderator")
     # The publish form's first answer is 400 (no change summary), on purpose.
     assert_no_browser_errors(page, expected=[BAD_REQUEST])
@@ -59,6 +66,7 @@ def test_moderator_publishes_and_visitor_reads_compares_and_prints(
     expect(visitor.locator("h1")).to_have_text("Fair recruitment")
     expect(visitor.get_by_text("Check agencies twice a year.")).to_be_visible()
     expect(visitor.get_by_role("link", name="Edit the draft")).to_have_count(0)
+    expect(visitor.get_by_text("Fees along the corridor")).to_have_count(0)
     shot(visitor, "results-latest-visitor")
     visitor.get_by_role("link", name="Version 1", exact=True).click()
     expect(visitor.get_by_text("This is not the latest version.")).to_be_visible()
