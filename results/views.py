@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from groups import permissions as group_permissions
 from groups.decorators import mfa_gate
@@ -65,6 +65,7 @@ def _absolute(path: str) -> str:
 
 
 @login_not_required
+@require_safe
 def site_list(request):
     """Every group's published results."""
     page = Paginator(selectors.published_list(), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -80,6 +81,7 @@ def site_list(request):
 
 
 @login_not_required
+@require_safe
 def result_list(request, group):
     group = get_object_or_404(WorkingGroup, slug=group)
     viewer = _viewer(request, group)
@@ -121,6 +123,7 @@ def _result_page(request, result, version, *, is_latest: bool):
 
 
 @login_not_required
+@require_safe
 def result_detail(request, group, slug):
     """The latest published version at the result's stable address; for the
     group's people, the draft of a result never published."""
@@ -133,6 +136,7 @@ def result_detail(request, group, slug):
 
 
 @login_not_required
+@require_safe
 def version_detail(request, group, slug, number):
     """One published version at its own, citable address."""
     version = permissions.access_version(request.user, group, slug, number)
@@ -141,6 +145,7 @@ def version_detail(request, group, slug, number):
 
 
 @login_not_required
+@require_safe
 def version_diff(request, group, slug):
     """What changed between two published versions (``?from=1&to=3``)."""
     result = permissions.access_result(request.user, group, slug)
@@ -175,6 +180,7 @@ group_feed = login_not_required(feeds.GroupResultsFeed())
 # --- The group's people -----------------------------------------------------------------
 
 
+@require_safe
 def draft(request, group, slug):
     """The working copy, for the group's people."""
     result = permissions.access_result_draft(request.user, group, slug)

@@ -382,3 +382,8 @@ def test_public_section_template_renders_for_home_and_group(rf, result_v1, group
         assert result_v1.title in html and result_v1.get_absolute_url() in html
         assert "A first take." in html
     assert reverse("results:feed", kwargs={"group": group.slug}) in html
+
+
+def test_public_pages_refuse_post(client, result_v1):
+    assert client.post(url("results:detail", result_v1)).status_code == 405
+    assert client.post(reverse("results:site_list")).status_code == 405
