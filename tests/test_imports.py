@@ -40,7 +40,7 @@ def test_layer_contract_states_the_design_order():
         "workspace",
         "home | public_pages",
         "notifications",
-        "discussions | documents | meetings",
+        "discussions | documents | meetings | results",
         "groups",
         "accounts",
         "core",

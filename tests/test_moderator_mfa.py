@@ -26,6 +26,7 @@ from documents.tests.conftest import PDF, upload
 from groups import services as groups
 from groups.models import Membership, Role
 from meetings.models import Meeting
+from results import services as results
 from tests.fixtures.people import join
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +116,23 @@ MODERATOR_ACTIONS = {
         {"minutes": "Decided.", "action": "publish"},
     ),
     "meetings:transcript": (lambda w: {"pk": w.meeting.pk}, {"minutes": "Notes."}),
+    "results:create": (
+        lambda w: {"group": w.group.slug},
+        {"kind": "interim", "title": "A new result", "body": "Text."},
+    ),
+    "results:edit": (
+        lambda w: {"group": w.group.slug, "slug": w.result.slug},
+        {"kind": "recommendation", "title": "Renamed", "body": "Changed."},
+    ),
+    "results:publish": (
+        lambda w: {"group": w.group.slug, "slug": w.result.slug},
+        {"change_summary": "First version."},
+    ),
+    "results:withdraw": (
+        lambda w: {"group": w.group.slug, "slug": w.published_result.slug},
+        {"reason": "Superseded."},
+    ),
+    "results:delete": (lambda w: {"group": w.group.slug, "slug": w.result.slug}, {}),
 }
 
 # name -> why it is not a moderator action.
@@ -179,6 +197,14 @@ NOT_MODERATOR_ACTIONS = {
     "accounts:profile": "a profile, for the people who share a group",
     "accounts:profile_edit": "the person's own profile",
     "accounts:set_language": "the person's own language",
+    "results:site_list": "the public list of published results",
+    "results:site_feed": "the public feed of published results",
+    "results:list": "a group's results: public ones, drafts for its people",
+    "results:feed": "a group's public feed of published results",
+    "results:detail": "reading a result",
+    "results:version": "reading a published version",
+    "results:diff": "comparing published versions",
+    "results:draft": "the group's people read a draft",
 }
 
 # Whole families of URLs that are no moderator action.
@@ -273,6 +299,10 @@ def world(group, other_group, member, moderator, guest, make_user):
         invitation=groups.invitation_send(
             actor=moderator, group=group, email="invitee@example.org", role=Role.MEMBER
         ),
+        result=results.result_create(
+            actor=moderator, group=group, kind="interim", title="Draft result", body="Text."
+        ),
+        published_result=_published_result(moderator, group),
         join_request=groups.join_request_create(
             name="Jo Applicant",
             email="jo@example.org",
@@ -283,6 +313,14 @@ def world(group, other_group, member, moderator, guest, make_user):
             language="en",
         ),
     )
+
+
+def _published_result(moderator, group):
+    result = results.result_create(
+        actor=moderator, group=group, kind="interim", title="Published result", body="Text."
+    )
+    results.result_publish(actor=moderator, result=result, change_summary="First.")
+    return result
 
 
 @pytest.fixture
@@ -306,6 +344,7 @@ def snapshot() -> dict:
         "discussions",
         "documents",
         "meetings",
+        "results",
         "notifications",
         "home",
         "public_pages",

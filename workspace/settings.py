@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "discussions",
     "documents",
     "meetings",
+    "results",
     "notifications",
     "home",
     "public_pages",
@@ -182,15 +183,23 @@ DEMO_SEEDERS = [
     "groups.seed.seed_groups",
     "meetings.seed.seed_meetings",
     "public_pages.seed.seed_public",
+    "results.seed.seed_results",
 ]
 # What groups' home page takes from the apps above it: what is new in each group.
 DASHBOARD_NEWS = "home.selectors.group_news"
 # What the public pages show of the apps below them: dotted paths of
 # ``section(request, group=None) -> dict | None`` (public.selectors.sections).
-PUBLIC_SECTIONS: list[str] = []
+PUBLIC_SECTIONS: list[str] = ["results.public.section"]
 # How long a public page is kept in the cache at most; any change of what it
 # shows drops it at once (the ``public.changed`` hook).
 PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=300)
+# Where a published result came from: each kind read through its own app's
+# rule (results sits beside discussions, documents and meetings).
+RESULT_SOURCES = {
+    "thread": "discussions.permissions.threads_visible_to",
+    "document": "documents.permissions.documents_visible_to",
+    "meeting": "meetings.permissions.meetings_visible_to",
+}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

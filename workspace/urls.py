@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("discussions.urls")),
     path("", include("documents.urls")),
     path("", include("meetings.urls")),
+    path("", include("results.urls")),
     path("", include("notifications.urls")),
     path("", include("home.urls")),
     path("accounts/", include("allauth.urls")),

@@ -44,6 +44,14 @@ PUBLIC_URL_NAMES = {
     "public:home",
     "public:about",
     "public:group",
+    # Published results: public by design; drafts answer 404 (results.permissions).
+    "results:site_list",
+    "results:site_feed",
+    "results:list",
+    "results:feed",
+    "results:detail",
+    "results:version",
+    "results:diff",
 }
 
 
