@@ -26,17 +26,21 @@ pytestmark = pytest.mark.django_db
 LATER = datetime.timedelta(minutes=10)
 
 
-def compose_digest(rows):
-    """A compose callable as a caller would write one: one email for the rows."""
-    return mail.EmailMultiAlternatives(
-        subject=f"{len(rows)} new",
-        body="\n".join(row.text for row in rows),
-        headers={"Message-ID": rows[0].headers["Message-ID"]},
-    )
+def compose_digest(emails):
+    """A compose callable as a caller would write one: one message per email,
+    made of its rows."""
+    return [
+        mail.EmailMultiAlternatives(
+            subject=f"{len(rows)} new",
+            body="\n".join(row.text for row in rows),
+            headers={"Message-ID": rows[0].headers["Message-ID"]},
+        )
+        for rows in emails
+    ]
 
 
-def compose_nothing(rows):
-    return None
+def compose_nothing(emails):
+    return [None for _rows in emails]
 
 
 def test_email_queue_sends_after_commit_with_both_bodies_and_headers(
@@ -323,6 +327,7 @@ def test_a_long_header_arrives_as_one_plain_value_not_encoded_words(smtp_mailer)
     send_due()
     (message,) = smtp_mailer.messages
     assert dict(message.raw_items())["List-Unsubscribe"] == link
+
 
 def test_a_signed_in_request_now_and_then_starts_the_periodic_chain(
     client, user, database_tasks, django_capture_on_commit_callbacks

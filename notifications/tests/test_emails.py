@@ -451,7 +451,8 @@ def test_post_emails_carry_thread_headers_and_a_stable_message_id(
     assert message["Subject"] == "[Fair migration] Labour pathways"
     # Composed again (a resend after a crash), the same Message-ID.
     row = rows_for(member).order_by("pk").last()
-    assert emails.compose([row]).extra_headers["Message-ID"] == message["Message-ID"]
+    (again,) = emails.compose([[row]])
+    assert again.extra_headers["Message-ID"] == message["Message-ID"]
 
 
 def test_one_click_unsubscribe_from_the_header_stops_that_thread(
