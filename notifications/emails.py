@@ -21,6 +21,7 @@ message text in emails".
 
 import dataclasses
 import datetime
+import uuid
 import zoneinfo
 from urllib.parse import urlsplit
 
@@ -336,10 +337,12 @@ def compose(emails: list[list[OutboundEmail]]) -> list[OutboxEmail | None]:
         if _still_wanted(n, found[n.pk], preferences[n.recipient_id], levels)
     }
     messages = []
+    # What several emails of the chunk say alike (sentences, bodies), rendered once.
+    cache: dict = {}
     for rows in emails:
         refs = {row.ref for row in rows}
         items = [item for pk, item in wanted.items() if pk in refs]
-        messages.append(_compose_one(items, first_row=rows[0]) if items else None)
+        messages.append(_compose_one(items, first_row=rows[0], cache=cache) if items else None)
     return messages
 
 
@@ -351,11 +354,12 @@ def _preference_of(user) -> EmailPreference:
         return EmailPreference(user=user)
 
 
-def _compose_one(items, *, first_row) -> OutboxEmail:
+def _compose_one(items, *, first_row, cache: dict) -> OutboxEmail:
     user = items[0][0].recipient
     language = user.language or settings.LANGUAGE_CODE
-    with translation.override(language), timezone.override(_zone(user)):
-        return _render(user, items, first_row=first_row)
+    zone = _zone(user)
+    with translation.override(language), timezone.override(zone):
+        return _render(user, items, first_row=first_row, cache=cache, locale=(language, zone))
 
 
 def _zone(user) -> zoneinfo.ZoneInfo:
@@ -367,18 +371,33 @@ def _zone(user) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def _render(user, items, *, first_row) -> OutboxEmail:
+# Stands for a person's unsubscribe link in a body rendered for several
+# people (``_render``); random, so that no text can contain it.
+_LINK = f"stop-{uuid.uuid4().hex}-"
+
+
+def _render(user, items, *, first_row, cache: dict, locale) -> OutboxEmail:
+    """The email of ``items`` for ``user``, in the active language and time
+    zone (``locale``: both, naming them in ``cache``). Its bodies depend on
+    the person only through their unsubscribe links: rendered once per
+    language, time zone and set of notifications told alike, the links put
+    in afterwards."""
     site = settings.SITE_URL
     domain = _domain()
-    entries = [
-        {
-            "notification": notification,
-            "about": found,
-            "sentence": sentence(notification, autoescape=False),
-            "url": site + notification.url,
-        }
-        for notification, found in items
-    ]
+    entries = []
+    for notification, found in items:
+        key = ("sentence", locale, notification.kind, notification.target_type)
+        key += (notification.actor_id, notification.subject)
+        if key not in cache:
+            cache[key] = sentence(notification, autoescape=False)
+        entries.append(
+            {
+                "notification": notification,
+                "about": found,
+                "sentence": cache[key],
+                "url": site + notification.url,
+            }
+        )
     posts = [found.post for _n, found in items]
     threads = {post.thread_id for post in posts if post is not None}
     one_thread = len(threads) == 1 and all(post is not None for post in posts)
@@ -392,7 +411,7 @@ def _render(user, items, *, first_row) -> OutboxEmail:
             headers["Message-ID"] = post_message_id(found.post)
             headers.update(_thread_headers(found.post))
             scope = f"thread:{thread.pk}"
-            stop.append((_("Stop emails from this thread"), links.url(user.pk, scope)))
+            stop.append((_("Stop emails from this thread"), scope))
         else:
             subject = f"[{found.group.name}] {entries[0]['sentence']}"
             stamp = int(notification.created_at.timestamp())
@@ -400,8 +419,7 @@ def _render(user, items, *, first_row) -> OutboxEmail:
                 f"<{notification.kind}-{notification.target_id}.{notification.pk}.{stamp}@{domain}>"
             )
             scope = f"kind:{notification.kind}"
-        kind_link = links.url(user.pk, f"kind:{notification.kind}")
-        stop.append((_("Stop emails of this kind"), kind_link))
+        stop.append((_("Stop emails of this kind"), f"kind:{notification.kind}"))
     else:
         scope = "all"
         count = len(items)
@@ -412,17 +430,30 @@ def _render(user, items, *, first_row) -> OutboxEmail:
         if one_thread:
             root = f"<thread-{threads.pop()}@{domain}>"
             headers.update({"In-Reply-To": root, "References": root})
-    stop.append((_("Stop all email"), links.url(user.pk, "all")))
-    headers.update(links.headers(user.pk, scope))
-    context = {
-        "user": user,
-        "entries": entries,
-        "stop": stop,
-        "site_url": site,
-        "notifications_url": site + reverse("notifications:list"),
-    }
-    text = render_to_string("notifications/email/notifications.txt", context)
-    html = render_to_string("notifications/email/notifications.html", context)
+    stop.append((_("Stop all email"), "all"))
+    urls = {link_scope: links.url(user.pk, link_scope) for _label, link_scope in stop}
+    if scope not in urls:
+        urls[scope] = links.url(user.pk, scope)
+    headers.update(links.headers(user.pk, scope, link=urls[scope]))
+    told = tuple(
+        (n.kind, n.target_type, n.target_id, n.actor_id, n.subject, n.url) for n, _found in items
+    )
+    key = ("bodies", locale, told)
+    if key not in cache:
+        context = {
+            "entries": entries,
+            "stop": [(label, f"{_LINK}{n}.") for n, (label, _scope) in enumerate(stop)],
+            "site_url": site,
+            "notifications_url": site + reverse("notifications:list"),
+        }
+        cache[key] = (
+            render_to_string("notifications/email/notifications.txt", context),
+            render_to_string("notifications/email/notifications.html", context),
+        )
+    text, html = cache[key]
+    for n, (_label, link_scope) in enumerate(stop):
+        text = text.replace(f"{_LINK}{n}.", urls[link_scope])
+        html = html.replace(f"{_LINK}{n}.", urls[link_scope])
     # One line: a title or name never breaks the header.
     subject = " ".join(subject.split())
     message = OutboxEmail(subject=subject, body=text, headers=headers)

@@ -19,6 +19,7 @@ from documents.tests.conftest import PDF, upload
 from groups import services as groups
 from groups.models import Membership, Role
 from notifications import emails, services
+from notifications import unsubscribe as links
 from notifications.models import EmailPreference, Kind, Level, Notification
 from notifications.tests.conftest import handle
 from notifications.tests.test_kinds import invite, join_new, request_to_join, schedule
@@ -335,6 +336,11 @@ def test_a_chunk_of_emails_is_composed_with_the_same_queries_whatever_its_size(
     for message in others:
         assert message.subject == "2 new notifications"
         assert "The plan, in short" in message.body and "Chunk session" in message.body
+    # Bodies alike are rendered once, but each carries its own person's links.
+    for person, message in zip(people, messages, strict=True):
+        link = message.extra_headers["List-Unsubscribe"].strip("<>")
+        assert links.read(link.rstrip("/").rsplit("/", 1)[1])[0] == person.pk
+        assert link in message.body and link in message.alternatives[0].content
 
 
 # --- Access and content checked again when sent ----------------------------------------
