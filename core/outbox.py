@@ -257,24 +257,29 @@ def _compose_chunk(emails):
     for index, rows in enumerate(emails):
         by_hook.setdefault(rows[0].compose, []).append(index)
     for hook, indexes in by_hook.items():
-        compose = import_string(hook) if hook else _compose_stored
         try:
+            compose = _hook(hook)
             messages = compose([emails[index] for index in indexes])
             if len(messages) != len(indexes):
                 raise ValueError(f"{hook} returned {len(messages)} emails for {len(indexes)}")
         except Exception:
             logger.exception("Composing %d emails with %s failed; one by one", len(indexes), hook)
             for index in indexes:
-                results[index] = _compose_alone(compose, emails[index])
+                results[index] = _compose_alone(hook, emails[index])
             continue
         for index, message in zip(indexes, messages, strict=True):
             results[index] = (emails[index], message, None)
     return [results[index] for index in range(len(emails))]
 
 
-def _compose_alone(compose, rows: list[OutboundEmail]) -> tuple:
+def _hook(hook: str):
+    """The ``compose`` callable a row names (none: as stored)."""
+    return import_string(hook) if hook else _compose_stored
+
+
+def _compose_alone(hook: str, rows: list[OutboundEmail]) -> tuple:
     try:
-        (message,) = compose([rows])
+        (message,) = _hook(hook)([rows])
     except Exception as error:
         return rows, None, error
     return rows, message, None

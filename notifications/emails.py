@@ -314,7 +314,7 @@ def compose(emails: list[list[OutboundEmail]]) -> list[OutboxEmail | None]:
     they are about (``about_among``, one per kind); the thread levels
     (``selectors.thread_levels``, at most four)."""
     ids = {row.ref for rows in emails for row in rows if row.ref is not None}
-    written = (
+    written = list(
         Notification.objects.filter(pk__in=ids, read_at__isnull=True, recipient__is_active=True)
         .select_related("recipient", "recipient__email_preference", "actor", "group")
         .order_by("created_at", "pk")

@@ -208,6 +208,15 @@ def test_send_due_sends_the_others_if_compose_fails_for_one(settings, compose_ca
     assert bad.due_at >= before + retry_delay(1)
 
 
+def test_send_due_keeps_and_retries_an_email_whose_compose_cannot_be_found():
+    queue_many(1, compose="tests.test_outbox.no_such_compose")
+    email_queue(to="plain@example.org", subject="S", text="t")
+    assert send_due() == 2
+    assert [m.to for m in mail.outbox] == [["plain@example.org"]]
+    row = OutboundEmail.objects.get(to="p0@example.org")
+    assert row.sent_at is None and row.attempts == 1 and "ImportError" in row.last_error
+
+
 def test_emails_queue_writes_many_rows_with_one_insert(django_assert_num_queries):
     rows = [OutboundEmail(to=f"p{i}@example.org", subject="S", text="t") for i in range(50)]
     with django_assert_num_queries(1):
