@@ -315,6 +315,13 @@ TASKS = {
 # after OUTBOX_RETRY_SECONDS, doubling each time up to OUTBOX_RETRY_MAX_SECONDS.
 OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60)
 OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+# The worker composes the due emails OUTBOX_COMPOSE_CHUNK at a time (in a
+# number of queries that does not grow with the chunk), then sends each in its
+# own transaction: access is checked again at most a chunk's sending before
+# delivery (a few seconds).
+OUTBOX_COMPOSE_CHUNK = env.int("OUTBOX_COMPOSE_CHUNK", default=50)
+if OUTBOX_COMPOSE_CHUNK < 1:
+    raise ImproperlyConfigured("OUTBOX_COMPOSE_CHUNK must be a whole number of at least 1.")
 # The safety net: every OUTBOX_SWEEP_SECONDS the worker sends what is due even
 # if the task enqueued for it was lost (a worker killed while running it).
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60)
