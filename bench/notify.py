@@ -37,7 +37,6 @@ ratio_send >= 0.5, digest_cpu_s_per_1000 <= 3. The last line is one JSON object.
 """
 
 import argparse
-import contextlib
 import email
 import email.policy
 import os
@@ -55,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import log, print_json  # noqa: E402
+from tests.smtp import smtp_server  # noqa: E402
 
 TARGETS = {"ratio_fanout": 3.0, "ratio_send": 0.5, "digest_cpu_s_per_1000": 3.0}
 
@@ -302,21 +302,6 @@ class CountingMailbox:
         return self.count
 
 
-@contextlib.contextmanager
-def counting_smtp_server():
-    from aiosmtpd.controller import Controller
-
-    from tests.servers import free_port
-
-    mailbox = CountingMailbox(free_port())
-    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
-    controller.start()
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
-
-
 def peak_while_sending() -> int:
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -338,7 +323,7 @@ def main() -> None:
     old_config = setup_databases(verbosity=0, interactive=False)
     figures: dict = {}
     try:
-        with counting_smtp_server() as mailbox:
+        with smtp_server(CountingMailbox) as mailbox:
             mailers = {
                 "default": {
                     "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

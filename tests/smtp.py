@@ -40,9 +40,11 @@ class SMTPMailbox:
 
 
 @contextlib.contextmanager
-def smtp_server():
-    """Yields an ``SMTPMailbox`` whose server listens on a free port of 127.0.0.1."""
-    mailbox = SMTPMailbox(free_port())
+def smtp_server(mailbox_class=SMTPMailbox):
+    """Yields a ``mailbox_class`` (default ``SMTPMailbox``; any aiosmtpd
+    handler made with the port) whose server listens on a free port of
+    127.0.0.1."""
+    mailbox = mailbox_class(free_port())
     controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
     controller.start()
     try:
