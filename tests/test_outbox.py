@@ -324,6 +324,7 @@ def test_a_long_header_arrives_as_one_plain_value_not_encoded_words(smtp_mailer)
     (message,) = smtp_mailer.messages
     assert dict(message.raw_items())["List-Unsubscribe"] == link
 
+
 def test_a_signed_in_request_now_and_then_starts_the_periodic_chain(
     client, user, database_tasks, django_capture_on_commit_callbacks
 ):

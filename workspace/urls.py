@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("discussions.urls")),
     path("", include("documents.urls")),
     path("", include("meetings.urls")),
+    path("", include("webinars.urls")),
     path("", include("notifications.urls")),
     path("", include("home.urls")),
     path("accounts/", include("allauth.urls")),
