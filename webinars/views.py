@@ -16,16 +16,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from core import ratelimit
-from core.markdown import render as render_markdown
 from groups.decorators import mfa_gate
 from meetings.models import Meeting
 
@@ -95,7 +93,6 @@ def webinar_detail(request, pk):
         "webinars/webinar_detail.html",
         {
             **selectors.public_webinar_context(webinar),
-            "abstract_html": render_markdown(webinar.abstract),
             "form": form,
             "rate_limited": limited,
             "closed": services.registration_refusal(webinar),
@@ -329,7 +326,6 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-@require_POST
 def attendance(request, pk):
     registration = (
         Registration.objects.select_related("webinar__meeting__group").filter(pk=pk).first()
@@ -339,6 +335,8 @@ def attendance(request, pk):
     permissions.access_meeting_to_publish(request.user, registration.webinar.meeting_id)
     if refused := mfa_gate(request):
         return refused
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     form = AttendanceForm(request.POST)
     if form.is_valid():
         services.attendance_mark(
