@@ -34,9 +34,7 @@ def event_of(calendar):
     return event
 
 
-def test_registration_and_confirmation_by_email_with_calendar_files(
-    smtp_mailer, group, moderator
-):
+def test_registration_and_confirmation_by_email_with_calendar_files(smtp_mailer, group, moderator):
     starts = timezone.now().replace(microsecond=0) + datetime.timedelta(days=5)
     meeting = Meeting.objects.create(
         group=group,
@@ -52,7 +50,12 @@ def test_registration_and_confirmation_by_email_with_calendar_files(
     visitor = Client(headers={"Accept-Language": "de"})
     response = visitor.post(
         reverse("webinars:detail", kwargs={"pk": webinar.pk}),
-        {"name": "Rita", "email": "rita@example.org", "consent": "on", "time_zone": "Europe/Berlin"},
+        {
+            "name": "Rita",
+            "email": "rita@example.org",
+            "consent": "on",
+            "time_zone": "Europe/Berlin",
+        },
     )
     assert response.status_code == 302
     send_due()
@@ -72,7 +75,9 @@ def test_registration_and_confirmation_by_email_with_calendar_files(
     assert calendar["METHOD"] == "REQUEST"
     event = event_of(calendar)
     assert event.decoded("DTSTART") == starts
-    assert "/w/" in str(event["LOCATION"]) and "video.example.org" not in calendar.to_ical().decode()
+    assert (
+        "/w/" in str(event["LOCATION"]) and "video.example.org" not in calendar.to_ical().decode()
+    )
     uid, sequence = str(event["UID"]), int(event["SEQUENCE"])
 
     moved = starts + datetime.timedelta(days=1)

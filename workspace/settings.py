@@ -418,6 +418,9 @@ WEBINAR_PRIVACY_NOTICE_VERSION = env.str("WEBINAR_PRIVACY_NOTICE_VERSION", defau
 # Registrations: per connection and per address (a bot, a flood of emails).
 WEBINAR_REGISTER_IP_RATE_LIMIT = env.str("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")
 WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.str("WEBINAR_REGISTER_EMAIL_RATE_LIMIT", default="3/3600")
+# The URL name (reversed with a group's slug) of its published results, for
+# the follow-up after a webinar; unset: the email links the join form only.
+WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="")
 # Public pages show these sections (each a function(request, group=None) ->
 # dict | None), in their "order".
 PUBLIC_SECTIONS = ["webinars.public.section"]

@@ -408,3 +408,20 @@ def test_attendance_mark_refused_if_member(webinar, member, moderator):
         services.attendance_mark(actor=member, registration=registration, attended=True)
     services.attendance_mark(actor=moderator, registration=registration, attended=True)
     assert Registration.objects.get().attended is True
+
+
+def test_follow_up_links_the_groups_results_where_named(webinar, webinar_meeting, settings):
+    settings.WEBINAR_RESULTS_URL_NAME = "groups:detail"  # any URL taking the group's slug
+    confirmed(webinar, "rita@example.org")
+    services.follow_ups_send(now=webinar_meeting.ends_at + datetime.timedelta(minutes=1))
+    message = sent_to("rita@example.org")[-1]
+    assert f"/groups/{webinar_meeting.group.slug}/" in message.body
+
+
+def test_periodic_work_is_registered_with_the_worker_chain():
+    from core import periodic
+
+    names = set(periodic.registered())
+    assert {"webinars.expire", "webinars.reminders", "webinars.follow_ups",
+            "webinars.retention"} <= names  # fmt: skip
+    assert periodic.registered()["webinars.reminders"] is services.reminders_send
