@@ -425,3 +425,13 @@ def test_periodic_work_is_registered_with_the_worker_chain():
     assert {"webinars.expire", "webinars.reminders", "webinars.follow_ups",
             "webinars.retention"} <= names  # fmt: skip
     assert periodic.registered()["webinars.reminders"] is services.reminders_send
+
+
+def test_renaming_a_webinar_meeting_tells_the_public_pages(
+    webinar, webinar_meeting, moderator, public_changes
+):
+    public_changes.clear()
+    meeting_services.meeting_update(
+        actor=moderator, meeting=webinar_meeting, data={"title": "A new title"}
+    )
+    assert webinar_meeting.group_id in public_changes and None in public_changes
