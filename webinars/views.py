@@ -42,7 +42,9 @@ def _client_ip(request) -> str:
 def _private(response: HttpResponse) -> HttpResponse:
     """A page reached by a personal link: not stored, and the link (its
     token) not passed on to the next site."""
-    response["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": browsers then send "Origin: null" with the
+    # page's own forms, which CSRF protection refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store, private"
     return response
 

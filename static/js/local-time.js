@@ -7,7 +7,7 @@ for (const node of document.querySelectorAll("time[data-local-time]")) {
   const moment = new Date(node.getAttribute("datetime"));
   if (Number.isNaN(moment.getTime())) continue;
   const options = node.hasAttribute("data-time-only")
-    ? { timeStyle: "short", timeZoneName: "short" }
+    ? { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }
     : { weekday: "short", year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit" };
   node.textContent = new Intl.DateTimeFormat(lang, options).format(moment);
 }
