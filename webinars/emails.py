@@ -34,6 +34,7 @@ from meetings.models import Meeting
 from .models import Registration
 
 CALENDAR_HEADER = "X-Webinar-Calendar"
+COMPOSE = "webinars.emails.compose"
 PRODID = "-//Workspace//Webinars//EN"
 
 
@@ -69,7 +70,6 @@ def when(registration: Registration, moment: datetime.datetime | None = None) ->
 def _queue(
     registration: Registration,
     *,
-    kind: str,
     subject: str,
     paragraphs: list[str],
     calendar: str = "",
@@ -90,17 +90,17 @@ def _queue(
                 language=registration.language,
                 headers=headers,
                 due_at=due_at,
-                compose="webinars.emails.compose",
+                compose=COMPOSE,
                 ref=registration.pk,
             )
         ]
     )
 
 
-def _send(registration: Registration, kind: str, build, **options) -> None:
+def _send(registration: Registration, build, **options) -> None:
     with translation.override(registration.language or settings.LANGUAGE_CODE):
         subject, paragraphs = build()
-        _queue(registration, kind=kind, subject=subject, paragraphs=paragraphs, **options)
+        _queue(registration, subject=subject, paragraphs=paragraphs, **options)
 
 
 def _title(registration: Registration) -> str:
@@ -129,7 +129,7 @@ def queue_confirm_link(registration: Registration) -> None:
             _("If you did not register, ignore this email: the registration is deleted."),
         ]
 
-    _send(registration, "confirm", build, key=_key("confirm", registration))
+    _send(registration, build, key=_key("confirm", registration))
 
 
 def _personal_links(registration: Registration) -> list[str]:
@@ -152,9 +152,7 @@ def queue_registered(registration: Registration) -> None:
             _("The attached calendar file adds the webinar to your calendar."),
         ]
 
-    _send(
-        registration, "registered", build, calendar="REQUEST", key=_key("registered", registration)
-    )
+    _send(registration, build, calendar="REQUEST", key=_key("registered", registration))
 
 
 def queue_links_again(registration: Registration) -> None:
@@ -179,7 +177,7 @@ def queue_waiting(registration: Registration) -> None:
             _("To leave the waiting list:") + "\n" + links(registration)["cancel"],
         ]
 
-    _send(registration, "waiting", build, key=_key("waiting", registration))
+    _send(registration, build, key=_key("waiting", registration))
 
 
 def queue_offer(registration: Registration) -> None:
@@ -197,7 +195,7 @@ def queue_offer(registration: Registration) -> None:
             links(registration)["confirm"],
         ]
 
-    _send(registration, "offer", build, key=_key("offer", registration))
+    _send(registration, build, key=_key("offer", registration))
 
 
 def queue_cancelled_by_registrant(registration: Registration, *, held_place: bool) -> None:
@@ -209,7 +207,6 @@ def queue_cancelled_by_registrant(registration: Registration, *, held_place: boo
 
     _send(
         registration,
-        "cancelled",
         build,
         calendar="CANCEL" if held_place else "",
         key=_key("cancelled", registration),
@@ -238,7 +235,6 @@ def queue_change(registration: Registration, *, cancelled: bool) -> None:
     kind = "webinar-cancelled" if cancelled else "changed"
     _send(
         registration,
-        kind,
         build,
         calendar=calendar,
         key=_key(kind, registration, str(meeting.revision)),
@@ -260,7 +256,7 @@ def queue_reminder(registration: Registration, *, offset: int, key: str) -> None
             *_personal_links(registration),
         ]
 
-    _send(registration, "reminder", build, key=key)
+    _send(registration, build, key=key)
 
 
 def results_url(group) -> str | None:
@@ -295,7 +291,7 @@ def queue_follow_up(registration: Registration) -> None:
         )
         return _("After the webinar: %(title)s") % {"title": _title(registration)}, paragraphs
 
-    _send(registration, "follow-up", build, key=_key("follow-up", registration, "once"))
+    _send(registration, build, key=_key("follow-up", registration, "once"))
 
 
 # --- Calendar files -----------------------------------------------------------------

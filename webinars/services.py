@@ -31,6 +31,7 @@ from meetings.models import Meeting
 
 from . import emails, permissions
 from .models import Presenter, Registration, Webinar
+from .selectors import places_held
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +208,6 @@ def _confirm_deadline(now) -> datetime.datetime:
     return now + datetime.timedelta(hours=settings.WEBINAR_CONFIRM_HOURS)
 
 
-def places_held(webinar: Webinar) -> int:
-    return webinar.registrations.filter(state__in=(State.CONFIRMED, State.OFFERED)).count()
-
-
 def registration_confirm(*, registration: Registration) -> Registration:
     """Follows the emailed link: a pending registration takes a place if one
     is free, else joins the waiting list; an offered place is taken.
@@ -331,9 +328,10 @@ def registrations_expire(*, now=None) -> int:
     those places to the next on the waiting list. Returns how many changed."""
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(hours=settings.WEBINAR_UNCONFIRMED_DELETE_HOURS)
-    deleted, _by_model = Registration.objects.filter(
-        state=State.PENDING, created_at__lt=cutoff
-    ).delete()
+    with transaction.atomic():
+        stale = Registration.objects.filter(state=State.PENDING, created_at__lt=cutoff)
+        _forget_emails(list(stale.values_list("pk", flat=True)))
+        deleted, _by_model = stale.delete()
     changed = deleted
     lapsed = (
         Registration.objects.filter(state=State.OFFERED, link_expires_at__lt=now)
@@ -448,7 +446,9 @@ def personal_data_delete(*, now=None) -> int:
             counts = webinar.registrations.aggregate(
                 total=Count("pk"), kept=Count("pk", filter=Q(keep_informed=True))
             )
-            count, _by_model = webinar.registrations.filter(keep_informed=False).delete()
+            gone = webinar.registrations.filter(keep_informed=False)
+            _forget_emails(list(gone.values_list("pk", flat=True)))
+            count, _by_model = gone.delete()
             webinar.personal_data_deleted_at = now
             webinar.save(update_fields=["personal_data_deleted_at"])
             audit(
@@ -462,3 +462,11 @@ def personal_data_delete(*, now=None) -> int:
             )
             deleted += count
     return deleted
+
+
+def _forget_emails(registration_ids: list[int]) -> None:
+    """The outbox rows of registrations being deleted go with them: they hold
+    the address (and, until sent, the text). One not sent yet would be
+    dropped anyway (``emails.compose`` finds no registration)."""
+    if registration_ids:
+        OutboundEmail.objects.filter(compose=emails.COMPOSE, ref__in=registration_ids).delete()

@@ -176,6 +176,7 @@ def test_registrations_expire_deletes_unconfirmed_after_72_hours(webinar):
     kept = confirmed(webinar, "kept@example.org")
     Registration.objects.filter(pk=kept.pk).update(created_at=later(hours=-100))
     assert services.registrations_expire() == 1
+    assert not OutboundEmail.objects.filter(to="old@example.org").exists()
     assert set(Registration.objects.values_list("email", flat=True)) == {
         "young@example.org",
         "kept@example.org",
@@ -393,6 +394,8 @@ def test_personal_data_delete_keeps_only_those_who_asked_to_be_kept_informed(
     assert services.personal_data_delete(now=ends + datetime.timedelta(days=29)) == 0
     assert services.personal_data_delete(now=ends + datetime.timedelta(days=30, minutes=1)) == 1
     assert list(Registration.objects.values_list("email", flat=True)) == ["kept@example.org"]
+    assert not OutboundEmail.objects.filter(to="gone@example.org").exists()
+    assert OutboundEmail.objects.filter(to="kept@example.org").exists()
     entry = AuditEntry.objects.get(action="webinar.personal_data_deleted")
     logged = f"{entry.summary} {entry.data}"
     assert "gone@example.org" not in logged and "Gone Person" not in logged
