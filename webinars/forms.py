@@ -1,6 +1,7 @@
 import zoneinfo
 
 from django import forms
+from django.core.validators import validate_email
 from django.urls import reverse_lazy
 from django.utils.functional import lazy
 from django.utils.html import format_html
@@ -35,22 +36,34 @@ class PublishForm(forms.Form):
         required=False,
         max_length=5_000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("One per line: the name, then a semicolon and the affiliation."),
+        help_text=_(
+            "One per line: the name; the affiliation; optionally an email address, to invite "
+            "the presenter as a guest of the group until shortly after the webinar. The "
+            "address is not shown."
+        ),
     )
     capacity = forms.IntegerField(label=_("Capacity"), min_value=1, max_value=100_000)
 
     def clean_presenters(self) -> list[tuple[str, str]]:
         presenters = []
         for line in self.cleaned_data["presenters"].splitlines():
-            name, _sep, affiliation = line.partition(";")
-            name, affiliation = name.strip(), affiliation.strip()
-            if not name and not affiliation:
+            name, _sep, rest = line.partition(";")
+            affiliation, _sep, email = rest.partition(";")
+            name, affiliation, email = name.strip(), affiliation.strip(), email.strip()
+            if not name and not affiliation and not email:
                 continue
             if not name:
                 raise forms.ValidationError(_("Each presenter needs a name."))
             if len(name) > 200 or len(affiliation) > 200:
                 raise forms.ValidationError(_("A name or affiliation is at most 200 characters."))
-            presenters.append((name, affiliation))
+            if email:
+                try:
+                    validate_email(email)
+                except forms.ValidationError:
+                    raise forms.ValidationError(
+                        _("“%(email)s” is not a valid email address.") % {"email": email}
+                    ) from None
+            presenters.append((name, affiliation, email))
         if len(presenters) > MAX_PRESENTERS:
             raise forms.ValidationError(_("At most %(max)d presenters.") % {"max": MAX_PRESENTERS})
         return presenters

@@ -26,6 +26,8 @@ from django.utils.translation import gettext as _
 
 from core import hooks
 from core.models import OutboundEmail
+from groups import services as group_services
+from groups.models import Role
 from groups.services import audit
 from meetings.models import Meeting
 
@@ -49,14 +51,19 @@ def _public_changed(webinar: Webinar) -> None:
 
 
 def webinar_publish(
-    *, actor, meeting: Meeting, abstract: str, presenters: list[tuple[str, str]], capacity: int
+    *, actor, meeting: Meeting, abstract: str, presenters: list[tuple], capacity: int
 ) -> Webinar:
     """Publishes the webinar meeting ``meeting`` for everyone, or changes its
-    announcement (abstract, presenters as (name, affiliation) pairs,
-    capacity). PermissionDenied unless ``permissions.can_publish``;
-    ValidationError for a capacity below 1 or a cancelled meeting. A raised
-    capacity offers the new places to the waiting list. Audited; calls
-    ``public.changed``."""
+    announcement (abstract, presenters as (name, affiliation) or (name,
+    affiliation, email) tuples, capacity). A presenter with an address is
+    invited to the group as a guest whose access ends
+    ``WEBINAR_PRESENTER_GUEST_DAYS`` after the webinar (``groups.services.
+    invitation_send``; someone in the group or invited already is left as they
+    are); ``webinar.presenters_invited`` lists the addresses invited (the
+    address is not stored with the presenter, which is public).
+    PermissionDenied unless ``permissions.can_publish``; ValidationError for
+    a capacity below 1 or a cancelled meeting. A raised capacity offers the
+    new places to the waiting list. Audited; calls ``public.changed``."""
     permissions.check_publish(actor, meeting)
     if not isinstance(capacity, int) or capacity < 1:
         raise ValidationError(_("The capacity is at least one person."), code="capacity")
@@ -79,8 +86,9 @@ def webinar_publish(
         webinar.presenters.all().delete()
         Presenter.objects.bulk_create(
             Presenter(webinar=webinar, name=name, affiliation=affiliation, position=index)
-            for index, (name, affiliation) in enumerate(presenters)
+            for index, (name, affiliation, *_email) in enumerate(presenters)
         )
+        webinar.presenters_invited = _invite_presenters(actor, meeting, presenters)
         audit(
             group=meeting.group,
             actor=actor,
@@ -90,6 +98,29 @@ def webinar_publish(
         _offer_free_places(webinar)
         _public_changed(webinar)
     return webinar
+
+
+def _invite_presenters(actor, meeting: Meeting, presenters: list[tuple]) -> list[str]:
+    access_until = meeting.ends_at + datetime.timedelta(days=settings.WEBINAR_PRESENTER_GUEST_DAYS)
+    invited = []
+    for _name, _affiliation, *email in presenters:
+        if not email or not email[0]:
+            continue
+        try:
+            group_services.invitation_send(
+                actor=actor,
+                group=meeting.group,
+                email=email[0],
+                role=Role.GUEST,
+                access_until=access_until,
+                language=getattr(actor, "language", None),
+            )
+        except ValidationError as error:
+            if error.code in ("member", "invited"):
+                continue  # in the group, or invited, already
+            raise
+        invited.append(email[0])
+    return invited
 
 
 def on_meeting_changed(*, meeting: Meeting, actor, change: str) -> None:

@@ -264,6 +264,12 @@ def publish(request, meeting):
             form.add_error("capacity" if error.code == "capacity" else None, error.messages[0])
         else:
             messages.success(request, _("The webinar is published."))
+            if webinar.presenters_invited:
+                messages.info(
+                    request,
+                    _("Invited as guests of the group: %(emails)s")
+                    % {"emails": ", ".join(webinar.presenters_invited)},
+                )
             return redirect("webinars:registrations", pk=meeting.pk)
     return render(
         request,

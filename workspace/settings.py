@@ -414,6 +414,9 @@ WEBINAR_OFFER_HOURS = env.int("WEBINAR_OFFER_HOURS", default=24)
 WEBINAR_REMINDER_MINUTES = env.list("WEBINAR_REMINDER_MINUTES", cast=int, default=[1440, 60])
 WEBINAR_JOIN_OPENS_MINUTES_BEFORE = env.int("WEBINAR_JOIN_OPENS_MINUTES_BEFORE", default=30)
 WEBINAR_RETENTION_DAYS = env.int("WEBINAR_RETENTION_DAYS", default=30)
+# A presenter invited when the webinar is published is a guest of the group
+# until this many days after it.
+WEBINAR_PRESENTER_GUEST_DAYS = env.int("WEBINAR_PRESENTER_GUEST_DAYS", default=14)
 WEBINAR_PRIVACY_NOTICE_VERSION = env.str("WEBINAR_PRIVACY_NOTICE_VERSION", default="2026-1")
 # Registrations: per connection and per address (a bot, a flood of emails).
 WEBINAR_REGISTER_IP_RATE_LIMIT = env.str("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")

@@ -438,3 +438,28 @@ def test_renaming_a_webinar_meeting_tells_the_public_pages(
         actor=moderator, meeting=webinar_meeting, data={"title": "A new title"}
     )
     assert webinar_meeting.group_id in public_changes and None in public_changes
+
+
+def test_webinar_publish_invites_a_presenter_as_an_expiring_guest(
+    webinar_meeting, moderator, member, settings
+):
+    from groups.models import Invitation, Role
+
+    settings.WEBINAR_PRESENTER_GUEST_DAYS = 14
+    webinar = services.webinar_publish(
+        actor=moderator,
+        meeting=webinar_meeting,
+        abstract="x",
+        presenters=[
+            ("Ada Lovelace", "Uni A", "ada@example.org"),
+            ("Mia Member", "Uni A", member.email),  # in the group already: left alone
+            ("Bo", "", ""),
+        ],
+        capacity=5,
+    )
+    assert webinar.presenters_invited == ["ada@example.org"]
+    invitation = Invitation.objects.get()
+    assert invitation.email == "ada@example.org" and invitation.role == Role.GUEST
+    assert invitation.access_until == webinar_meeting.ends_at + datetime.timedelta(days=14)
+    assert webinar.presenters.count() == 3
+    assert "ada@example.org" not in str(list(webinar.presenters.values()))

@@ -307,9 +307,16 @@ def test_publish_page_publishes_the_webinar(client, moderator, webinar_meeting):
     assert client.get(url).status_code == 200
     response = client.post(
         url,
-        {"abstract": "About it", "presenters": "Ada Lovelace; Uni A\n\nBo", "capacity": "25"},
+        {
+            "abstract": "About it",
+            "presenters": "Ada Lovelace; Uni A; ada@example.org\n\nBo",
+            "capacity": "25",
+        },
     )
     assert response.status_code == 302
+    from groups.models import Invitation
+
+    assert Invitation.objects.get().email == "ada@example.org"
     webinar = webinar_meeting.webinar
     assert webinar.capacity == 25
     assert [(p.name, p.affiliation) for p in webinar.presenters.all()] == [
@@ -326,6 +333,7 @@ def test_publish_page_refuses_bad_input_and_changes_nothing(client, moderator, w
         {"abstract": "x", "capacity": "many"},
         {"abstract": "", "capacity": "3"},
         {"abstract": "x", "capacity": "3", "presenters": "; Uni without a name"},
+        {"abstract": "x", "capacity": "3", "presenters": "Ada; Uni A; not-an-address"},
     ):
         assert client.post(url, data).status_code == 400
     assert not hasattr(Meeting.objects.get(pk=webinar_meeting.pk), "webinar_cache")
