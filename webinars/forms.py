@@ -84,7 +84,7 @@ class PublishForm(forms.Form):
 
 class RegistrationForm(forms.Form):
     name = forms.CharField(label=_("Your name"), max_length=200)
-    email = forms.EmailField(label=_("Email address"))
+    email = forms.EmailField(label=_("Email address"), max_length=254)
     affiliation = forms.CharField(label=_("Affiliation"), max_length=200, required=False)
     consent = forms.BooleanField(label=lazy(_privacy_label, str)())
     keep_informed = forms.BooleanField(

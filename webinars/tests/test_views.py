@@ -424,3 +424,30 @@ def test_end_to_end_with_emails(visitor, webinar):
     confirm_path = message.body.split(settings.SITE_URL)[1].split()[0]
     assert visitor.post(confirm_path).status_code == 200
     assert Registration.objects.get().state == State.CONFIRMED
+
+
+def test_register_refuses_an_overlong_address_without_error(visitor, webinar):
+    response = visitor.post(detail_url(webinar), form(email="a" * 250 + "@example.org"))
+    assert response.status_code == 400
+    assert not Registration.objects.exists()
+
+
+def test_register_ignores_a_time_zone_that_is_no_zone(visitor, webinar):
+    visitor.post(detail_url(webinar), form(time_zone="../../etc/passwd"))
+    assert Registration.objects.get().time_zone == ""
+
+
+def test_public_page_costs_the_same_queries_for_more_registrations(visitor, webinar):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = detail_url(webinar)
+    confirmed(webinar, "one@example.org")
+    visitor.get(url)
+    with CaptureQueriesContext(connection) as one:
+        visitor.get(url)
+    for number in range(5):
+        confirmed(webinar, f"more{number}@example.org")
+    with CaptureQueriesContext(connection) as more:
+        visitor.get(url)
+    assert len(more) == len(one) <= 5
