@@ -254,7 +254,7 @@ def registration_confirm(*, registration: Registration) -> Registration:
             .select_related("meeting__group")
             .get(pk=registration.webinar_id)
         )
-        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        registration = _locked(registration)
         registration.webinar = webinar
         now = timezone.now()
         if registration.state in (State.CONFIRMED, State.WAITING):
@@ -282,6 +282,15 @@ def registration_confirm(*, registration: Registration) -> Registration:
     return registration
 
 
+def _locked(registration: Registration) -> Registration:
+    """The registration again, locked; ValidationError if it was deleted
+    meanwhile (unconfirmed for too long)."""
+    locked = Registration.objects.select_for_update().filter(pk=registration.pk).first()
+    if locked is None:
+        raise ValidationError(_("This link is no longer valid."), code="expired")
+    return locked
+
+
 def registration_cancel(*, registration: Registration) -> Registration:
     """The registrant cancels: the place (if they held one) is offered to the
     next on the waiting list. A cancelled registration stays cancelled.
@@ -292,7 +301,7 @@ def registration_cancel(*, registration: Registration) -> Registration:
             .select_related("meeting__group")
             .get(pk=registration.webinar_id)
         )
-        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        registration = _locked(registration)
         registration.webinar = webinar
         if registration.state not in ACTIVE:
             return registration

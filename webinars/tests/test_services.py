@@ -463,3 +463,12 @@ def test_webinar_publish_invites_a_presenter_as_an_expiring_guest(
     assert invitation.access_until == webinar_meeting.ends_at + datetime.timedelta(days=14)
     assert webinar.presenters.count() == 3
     assert "ada@example.org" not in str(list(webinar.presenters.values()))
+
+
+def test_registration_confirm_refused_if_deleted_meanwhile(webinar):
+    registration = register(webinar, "rita@example.org")
+    Registration.objects.filter(pk=registration.pk).delete()
+    with pytest.raises(ValidationError):
+        services.registration_confirm(registration=registration)
+    with pytest.raises(ValidationError):
+        services.registration_cancel(registration=registration)
