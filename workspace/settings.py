@@ -111,7 +111,14 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+            # Writers queue for the database; under a rush (hundreds of
+            # webinar registrations at once, bench/webinars.py) the last wait
+            # longer than sqlite3's default 5 s, which would fail them.
+            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
+        }
     )
     # A file, not memory, so that a daphne process started by the browser tests
     # can serve the very database the tests write to.
