@@ -451,3 +451,9 @@ def test_public_page_costs_the_same_queries_for_more_registrations(visitor, webi
     with CaptureQueriesContext(connection) as more:
         visitor.get(url)
     assert len(more) == len(one) <= 5
+
+
+def test_register_refuses_a_name_of_several_lines(visitor, webinar):
+    response = visitor.post(detail_url(webinar), form(name="Rita\r\nBcc: x@example.org"))
+    assert response.status_code == 400 and "one line" in response.text
+    assert not Registration.objects.exists()
