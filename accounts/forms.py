@@ -14,5 +14,10 @@ class ProfileForm(forms.ModelForm):
             "bio",
             "language",
             "time_zone",
+            "public_name",
+            "public_affiliation",
+            "public_sector",
+            "public_country",
+            "public_bio",
         ]
         widgets = {"bio": forms.Textarea(attrs={"rows": 5})}

@@ -21,6 +21,16 @@ def timezone_choices():
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 
+# The fields of a person a public page may show, each with its opt-in.
+PUBLIC_PROFILE_FIELDS = {
+    "public_name": "display_name",
+    "public_affiliation": "affiliation",
+    "public_sector": "sector",
+    "public_country": "country",
+    "public_bio": "bio",
+}
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -68,6 +78,21 @@ class User(AbstractBaseUser, PermissionsMixin):
     # When the person last used the workspace (a signed-in request), to within
     # LAST_SEEN_UPDATE_SECONDS (accounts.middleware.LastSeenMiddleware).
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    # What the public pages of the person's groups may show of them, each
+    # field by its own choice, all off until they turn one on. Listed at all
+    # only with the name (``public_name``); the others add to that entry.
+    public_name = models.BooleanField(
+        _("list me by name on the public pages of my groups"),
+        default=False,
+        help_text=_(
+            "Anyone on the internet can then read your name there, and what you tick "
+            "below. Off: you are not listed (only counted in the group's mix of sectors)."
+        ),
+    )
+    public_affiliation = models.BooleanField(_("show my affiliation there"), default=False)
+    public_sector = models.BooleanField(_("show my sector there"), default=False)
+    public_country = models.BooleanField(_("show my country there"), default=False)
+    public_bio = models.BooleanField(_("show my short bio there"), default=False)
 
     objects = UserManager()
 

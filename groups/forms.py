@@ -43,11 +43,24 @@ class AccessEndField(forms.DateField):
         return end_of_day(day)
 
 
+# Which of a group's texts the public reads (public_pages), said where they are written.
+GROUP_TEXT_HELP = {
+    "description": _(
+        "What the group works on (Markdown), for its people only; the public reads the "
+        "public summary."
+    ),
+    "public_summary": _(
+        "Shown to everyone on the public home and the group's public page. Plain text."
+    ),
+}
+
+
 class GroupCreateForm(forms.ModelForm):
     class Meta:
         model = WorkingGroup
         fields = ["name", "slug", "description", "public_summary"]
         widgets = {"description": forms.Textarea(attrs={"rows": 6})}
+        help_texts = GROUP_TEXT_HELP
 
 
 class GroupSettingsForm(forms.ModelForm):
@@ -55,6 +68,7 @@ class GroupSettingsForm(forms.ModelForm):
         model = WorkingGroup
         fields = ["name", "description", "public_summary", "emails_without_text", "archived"]
         widgets = {"description": forms.Textarea(attrs={"rows": 8})}
+        help_texts = GROUP_TEXT_HELP
 
 
 class RoleFieldsMixin(forms.Form):

@@ -13,7 +13,9 @@ audit entry, and publishes its realtime events after commit:
 Inside the transaction, hooks hear of what people are told of: a role
 changed (``groups.role_changed``: membership, actor), an invitation accepted
 (``groups.invitation_accepted``: invitation, membership) and a join request
-(``groups.join_request_created``: join_request).
+(``groups.join_request_created``: join_request). Whatever the public pages
+show changes (a group's name or summary, its membership) calls
+``public.changed`` (group_id), so that their cache is dropped.
 """
 
 import datetime
@@ -46,6 +48,8 @@ def audit(*, group: WorkingGroup | None, actor: User | None, action: str, summar
 
 
 def _membership_changed(membership: Membership) -> None:
+    # The group's public page lists its people and counts their sectors.
+    hooks.call("public.changed", group_id=membership.group_id)
     payload = {
         "group": membership.group_id,
         "user": membership.user_id,
@@ -81,20 +85,23 @@ def _other_moderators(group: WorkingGroup, membership: Membership) -> bool:
 def group_create(
     *, actor: User, name: str, slug: str, description: str = "", public_summary: str = ""
 ) -> WorkingGroup:
-    """Creates a working group. Organisers only; PermissionDenied otherwise."""
+    """Creates a working group. Organisers only; PermissionDenied otherwise.
+    Calls the ``public.changed`` hook (the public home lists the groups)."""
     permissions.check_create_group(actor)
     with transaction.atomic():
         group = WorkingGroup.objects.create(
             name=name, slug=slug, description=description, public_summary=public_summary
         )
         audit(group=group, actor=actor, action="group.created", summary=name)
+        hooks.call("public.changed", group_id=group.pk)
     return group
 
 
 def group_update(*, actor: User, group: WorkingGroup, data: dict) -> WorkingGroup:
     """Saves the group's settings (name, description, public summary, no
     message text in emails, archived).
-    Moderators only. Sends ``group.updated`` to the group."""
+    Moderators only. Sends ``group.updated`` to the group and calls the
+    ``public.changed`` hook."""
     permissions.check_moderate_group(actor, group)
     with transaction.atomic():
         changed = [field for field, value in data.items() if getattr(group, field) != value]
@@ -110,6 +117,7 @@ def group_update(*, actor: User, group: WorkingGroup, data: dict) -> WorkingGrou
                 fields=changed,
             )
             emit(group_stream(group.pk), "group.updated", {"group": group.pk})
+            hooks.call("public.changed", group_id=group.pk)
     return group
 
 

@@ -38,10 +38,10 @@ def test_layer_contract_states_the_design_order():
     (layers,) = [c for c in _config()["contracts"] if c["type"] == "layers"]
     assert layers["layers"] == [
         "workspace",
-        "home",
+        "home | public_pages",
         "notifications",
         "webinars",
-        "discussions | documents | meetings",
+        "discussions | documents | meetings | results",
         "groups",
         "accounts",
         "core",

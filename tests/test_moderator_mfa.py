@@ -26,6 +26,7 @@ from documents.tests.conftest import PDF, upload
 from groups import services as groups
 from groups.models import Membership, Role
 from meetings.models import Meeting
+from results import services as results
 from tests.fixtures.people import join
 from webinars.models import Registration, Webinar
 
@@ -74,6 +75,10 @@ MODERATOR_ACTIONS = {
         lambda w: {"pk": w.join_request.pk},
         {"decision": "decline", "message": "Not now."},
     ),
+    "public:introduction_edit": (
+        lambda w: {},
+        {"name_en": "The process", "text_en": "Why we meet.", "name_de": "", "text_de": ""},
+    ),
     "discussions:report_queue": (lambda w: {"slug": w.group.slug}, {}),
     "discussions:thread_moderate": (lambda w: {"pk": w.thread.pk}, {"action": "lock"}),
     "discussions:thread_move": (
@@ -120,6 +125,23 @@ MODERATOR_ACTIONS = {
     "webinars:registrations": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
     "webinars:export": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
     "webinars:attendance": (lambda w: {"pk": w.registration.pk}, {"attended": "yes"}),
+    "results:create": (
+        lambda w: {"group": w.group.slug},
+        {"kind": "interim", "title": "A new result", "body": "Text."},
+    ),
+    "results:edit": (
+        lambda w: {"group": w.group.slug, "slug": w.result.slug},
+        {"kind": "recommendation", "title": "Renamed", "body": "Changed."},
+    ),
+    "results:publish": (
+        lambda w: {"group": w.group.slug, "slug": w.result.slug},
+        {"change_summary": "First version."},
+    ),
+    "results:withdraw": (
+        lambda w: {"group": w.group.slug, "slug": w.published_result.slug},
+        {"reason": "Superseded."},
+    ),
+    "results:delete": (lambda w: {"group": w.group.slug, "slug": w.result.slug}, {}),
 }
 
 # name -> why it is not a moderator action.
@@ -132,6 +154,9 @@ NOT_MODERATOR_ACTIONS = {
     "groups:invitation": "accepting an invitation sent to oneself",
     "groups:join": "the public's join form",
     "groups:join_thanks": "the public's thank-you page",
+    "public:home": "the public home (the person's own home once signed in)",
+    "public:about": "the public home, for everyone",
+    "public:group": "a group's public page",
     "discussions:thread_list": "threads of the person's group",
     "discussions:thread_create": "members start threads",
     "discussions:thread": "reading a thread",
@@ -188,6 +213,14 @@ NOT_MODERATOR_ACTIONS = {
     "webinars:confirm": "a registrant confirms their own registration, by its secret token",
     "webinars:cancel": "a registrant cancels their own registration, by its secret token",
     "webinars:calendar": "a registrant's own calendar file, by its secret token",
+    "results:site_list": "the public list of published results",
+    "results:site_feed": "the public feed of published results",
+    "results:list": "a group's results: public ones, drafts for its people",
+    "results:feed": "a group's public feed of published results",
+    "results:detail": "reading a result",
+    "results:version": "reading a published version",
+    "results:diff": "comparing published versions",
+    "results:draft": "the group's people read a draft",
 }
 
 # Whole families of URLs that are no moderator action.
@@ -302,6 +335,10 @@ def world(group, other_group, member, moderator, guest, make_user):
         ),
         webinar_meeting=webinar_meeting,
         registration=registration,
+        result=results.result_create(
+            actor=moderator, group=group, kind="interim", title="Draft result", body="Text."
+        ),
+        published_result=_published_result(moderator, group),
         join_request=groups.join_request_create(
             name="Jo Applicant",
             email="jo@example.org",
@@ -312,6 +349,14 @@ def world(group, other_group, member, moderator, guest, make_user):
             language="en",
         ),
     )
+
+
+def _published_result(moderator, group):
+    result = results.result_create(
+        actor=moderator, group=group, kind="interim", title="Published result", body="Text."
+    )
+    results.result_publish(actor=moderator, result=result, change_summary="First.")
+    return result
 
 
 @pytest.fixture
@@ -335,9 +380,11 @@ def snapshot() -> dict:
         "discussions",
         "documents",
         "meetings",
+        "results",
         "notifications",
         "home",
         "webinars",
+        "public_pages",
         "core",
     ):
         for model in apps.get_app_config(label).get_models():
@@ -390,7 +437,7 @@ def test_moderator_urls_reach_the_action_if_mfa(client, world, moderator, name):
     url = reverse(name, kwargs=arguments(world))
     data = data(world) if callable(data) else data
     client.force_login(moderator)
-    if name == "groups:create":  # organisers' action
+    if name in ("groups:create", "public:introduction_edit"):  # organisers' actions
         moderator.is_staff = True
         moderator.save(update_fields=["is_staff"])
     before = snapshot()

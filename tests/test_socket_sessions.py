@@ -117,7 +117,7 @@ async def test_socket_closed_if_signed_out_elsewhere_by_a_password_change(member
     assert response.status_code == 302
     await assert_closed_for_good(socket, stream)
     # The page of that session says so too.
-    page = await database_sync_to_async(here.get)(reverse("groups:dashboard"))
+    page = await database_sync_to_async(here.get)(reverse("accounts:profile_edit"))
     assert page.status_code == 302
 
 

@@ -7,10 +7,14 @@ admin.site.login = login_required(admin.site.login)
 
 urlpatterns = [
     path("", include("core.urls")),
+    # Before groups: ``/`` is the public home for visitors and, for people
+    # signed in, groups' dashboard (still reversed as ``groups:dashboard``).
+    path("", include("public_pages.urls")),
     path("", include("groups.urls")),
     path("", include("discussions.urls")),
     path("", include("documents.urls")),
     path("", include("meetings.urls")),
+    path("", include("results.urls")),
     path("", include("webinars.urls")),
     path("", include("notifications.urls")),
     path("", include("home.urls")),

@@ -51,7 +51,9 @@ def test_logout_ends_the_session(client, user):
     client.force_login(user)
     response = client.post(reverse("account_logout"))
     assert response.status_code == 302
-    assert client.get(reverse("groups:dashboard")).status_code == 302
+    assert client.get(reverse("accounts:profile_edit")).status_code == 302
+    home = client.get(reverse("groups:dashboard"))  # visitors' public home now
+    assert "groups/dashboard.html" not in [t.name for t in home.templates]
 
 
 def test_signup_shows_closed_page_and_creates_nobody_if_open_signup_is_tried(client):

@@ -38,6 +38,7 @@ def test_seed_demo_runs_every_configured_seeder_and_again_changes_nothing():
         Meeting.objects.count(),
     )
     assert all(counts), counts
+    assert User.objects.filter(public_name=True).exists()  # public_pages' seeder
     call_command("seed_demo", verbosity=0)
     assert (
         User.objects.count(),

@@ -7,9 +7,12 @@ pytestmark = pytest.mark.django_db
 
 # Views anyone may open: the sign-in, reset and MFA flow, the sign-up (closed
 # but through an invitation), the health check, the language switch, the
-# invitation link and the public join request. Everything else needs login.
+# invitation link, the public join request and the public pages of the
+# process and its groups. Everything else needs login.
 PUBLIC_URL_NAMES = {
     "health",
+    # A signed link from an email: stops that person's emails without sign-in.
+    "notifications:unsubscribe",
     "accounts:set_language",
     "account_login",
     "account_signup",
@@ -46,6 +49,19 @@ PUBLIC_URL_NAMES = {
     "webinars:confirm",
     "webinars:cancel",
     "webinars:calendar",
+    # The public side: the home at / (the person's own home once signed in),
+    # the same page for everyone at /public/, and a page per group.
+    "public:home",
+    "public:about",
+    "public:group",
+    # Published results: public by design; drafts answer 404 (results.permissions).
+    "results:site_list",
+    "results:site_feed",
+    "results:list",
+    "results:feed",
+    "results:detail",
+    "results:version",
+    "results:diff",
 }
 
 
@@ -75,7 +91,6 @@ def test_only_the_listed_views_are_public():
 @pytest.mark.parametrize(
     "url",
     [
-        "/",
         "/profile/edit/",
         "/profile/1/",
         "/accounts/email/",
@@ -94,8 +109,10 @@ def test_page_redirects_to_login_if_anonymous(client, url):
 
 
 @pytest.mark.parametrize(
-    "url", ["/accounts/login/", "/accounts/password/reset/", "/accounts/signup/", "/health/"]
-)
+    "url",
+    ["/", "/public/", "/accounts/login/", "/accounts/password/reset/", "/accounts/signup/",
+     "/health/"],
+)  # fmt: skip
 def test_public_page_answers_if_anonymous(client, url):
     assert client.get(url).status_code == 200
 

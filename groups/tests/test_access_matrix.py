@@ -72,8 +72,9 @@ def urls(world):
     member_profile = world["people"]["member"].pk
     return [
         (
-            reverse("groups:dashboard"),
+            reverse("groups:dashboard"),  # the public home for visitors
             expect(
+                anonymous=200,
                 expired_guest=200,
                 removed_member=200,
                 outsider=200,

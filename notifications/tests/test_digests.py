@@ -58,7 +58,11 @@ def preference(user, **fields) -> EmailPreference:
 
 
 def digest_rows(user):
-    return list(OutboundEmail.objects.filter(to=user.email).order_by("created_at", "pk"))
+    return list(
+        OutboundEmail.objects.filter(to=user.email, key__startswith="digest:").order_by(
+            "created_at", "pk"
+        )
+    )
 
 
 @pytest.fixture

@@ -132,6 +132,10 @@ def _daphne(django_db_setup, request, tmp_path_factory):
         "EMAIL_URL": f"filemail:///{mail_dir}",
         "SITE_URL": base_url,
         "MEDIA_ROOT": str(media_root),
+        # The public pages are cached per process; the tests write their
+        # worlds straight to the database, so the server must not keep a page
+        # from one test for the next (public_pages' own tests check the cache).
+        "PUBLIC_CACHE_SECONDS": "0",
     }
     # The child inherits this environment; say it explicitly: with REDIS_URL the
     # server shares the channel layer and cache with the tests, without it both

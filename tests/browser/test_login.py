@@ -25,9 +25,9 @@ def test_login_reaches_dashboard_with_open_socket_if_password_is_right(
 
 
 def test_login_page_has_one_h1_and_no_browser_errors(page, server):
-    page.goto(server + "/")
+    page.goto(server + "/profile/edit/")
 
-    expect(page).to_have_url(server + "/accounts/login/?next=/")
+    expect(page).to_have_url(server + "/accounts/login/?next=/profile/edit/")
     expect(page.locator("h1")).to_have_count(1)
     expect(page.get_by_label("Email")).to_be_visible()
     expect(page.get_by_label("Password")).to_be_visible()
@@ -50,9 +50,9 @@ def test_login_shows_error_and_stays_on_login_page_if_password_is_wrong(page, se
     expect(page.get_by_label("Email")).to_have_value(person.email)
     shot(page, "login-error-desktop")
     assert_no_browser_errors(page)
-    # Still anonymous: the dashboard sends back to the login page.
-    page.goto(server + "/")
-    expect(page).to_have_url(server + "/accounts/login/?next=/")
+    # Still anonymous: a member page sends back to the login page.
+    page.goto(server + "/profile/edit/")
+    expect(page).to_have_url(server + "/accounts/login/?next=/profile/edit/")
 
 
 def test_sign_out_returns_to_login_page_on_next_visit(page, server, user, password):
@@ -60,12 +60,17 @@ def test_sign_out_returns_to_login_page_on_next_visit(page, server, user, passwo
     expect(page.locator("html[data-socket=open]")).to_have_count(1)
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(server + "/accounts/login/?next=/")
+    # Back on the public home, as a visitor.
+    expect(page).to_have_url(server + "/")
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
 
     page.goto(server + "/")
-    expect(page).to_have_url(server + "/accounts/login/?next=/")
-    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
+    expect(page).to_have_url(server + "/")
+    expect(page.get_by_role("heading", level=1, name="My groups")).to_have_count(0)
     expect(page.locator("main")).not_to_contain_text(user.display_name)
+    page.goto(server + "/profile/edit/")
+    expect(page).to_have_url(server + "/accounts/login/?next=/profile/edit/")
+    expect(page.get_by_role("button", name="Sign In")).to_be_visible()
     assert_no_browser_errors(page)
 
 
