@@ -28,6 +28,7 @@ from groups.models import Membership, Role
 from meetings.models import Meeting
 from results import services as results
 from tests.fixtures.people import join
+from webinars.models import Registration, Webinar
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +117,14 @@ MODERATOR_ACTIONS = {
         {"minutes": "Decided.", "action": "publish"},
     ),
     "meetings:transcript": (lambda w: {"pk": w.meeting.pk}, {"minutes": "Notes."}),
+    "webinars:publish": (
+        lambda w: {"pk": w.webinar_meeting.pk},
+        {"abstract": "About it.", "presenters": "Ada; Uni A", "capacity": "40"},
+    ),
+    # Registrants' names and addresses: moderators' data, behind the gate.
+    "webinars:registrations": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:export": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:attendance": (lambda w: {"pk": w.registration.pk}, {"attended": "yes"}),
     "results:create": (
         lambda w: {"group": w.group.slug},
         {"kind": "interim", "title": "A new result", "body": "Text."},
@@ -197,6 +206,13 @@ NOT_MODERATOR_ACTIONS = {
     "accounts:profile": "a profile, for the people who share a group",
     "accounts:profile_edit": "the person's own profile",
     "accounts:set_language": "the person's own language",
+    "webinars:detail": "a public webinar's page and registration form, for everyone",
+    "webinars:registered": "the public's page after registering",
+    "webinars:privacy": "the public privacy notice for registrations",
+    "webinars:join": "a registrant's own join link, by its secret token",
+    "webinars:confirm": "a registrant confirms their own registration, by its secret token",
+    "webinars:cancel": "a registrant cancels their own registration, by its secret token",
+    "webinars:calendar": "a registrant's own calendar file, by its secret token",
     "results:site_list": "the public list of published results",
     "results:site_feed": "the public feed of published results",
     "results:list": "a group's results: public ones, drafts for its people",
@@ -279,6 +295,24 @@ def world(group, other_group, member, moderator, guest, make_user):
         actor=author, thread=thread, body="Skills partnerships.", parent=thread.posts.get()
     )
     starts = timezone.now() + datetime.timedelta(days=3)
+    webinar_meeting = Meeting.objects.create(
+        group=group,
+        title="Webinar",
+        kind=Meeting.Kind.WEBINAR,
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(hours=1),
+    )
+    webinar = Webinar.objects.create(
+        meeting=webinar_meeting, abstract="A", capacity=10, published_at=timezone.now()
+    )
+    registration = Registration.objects.create(
+        webinar=webinar,
+        name="Rita",
+        email="rita@example.org",
+        language="en",
+        token=Registration.new_token(),
+        state=Registration.State.CONFIRMED,
+    )
     return SimpleNamespace(
         group=group,
         other_group=other_group,
@@ -299,6 +333,8 @@ def world(group, other_group, member, moderator, guest, make_user):
         invitation=groups.invitation_send(
             actor=moderator, group=group, email="invitee@example.org", role=Role.MEMBER
         ),
+        webinar_meeting=webinar_meeting,
+        registration=registration,
         result=results.result_create(
             actor=moderator, group=group, kind="interim", title="Draft result", body="Text."
         ),
@@ -347,6 +383,7 @@ def snapshot() -> dict:
         "results",
         "notifications",
         "home",
+        "webinars",
         "public_pages",
         "core",
     ):
@@ -409,7 +446,8 @@ def test_moderator_urls_reach_the_action_if_mfa(client, world, moderator, name):
     post = client.post(url, data)
     assert not refused(post) and post.status_code < 400, (name, post.status_code)
     if name not in ("groups:audit", "groups:manage", "groups:join_requests",
-                    "discussions:report_queue"):  # fmt: skip
+                    "discussions:report_queue", "webinars:registrations",
+                    "webinars:export"):  # fmt: skip
         assert snapshot() != before, f"{name}: the POST changed nothing"
 
 
