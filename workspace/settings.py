@@ -195,6 +195,7 @@ DEMO_SEEDERS = [
     "meetings.seed.seed_meetings",
     "public_pages.seed.seed_public",
     "results.seed.seed_results",
+    "webinars.seed.seed_webinars",
 ]
 # What groups' home page takes from the apps above it: what is new in each group.
 DASHBOARD_NEWS = "home.selectors.group_news"
