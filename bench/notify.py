@@ -233,7 +233,20 @@ def queue_emails(thread, author) -> int:
         body="The **pilot** should start with two cities; see the minutes of the last "
         "session for the figures on arrivals, housing and language courses. " * 3,
     )
-    return OutboundEmail.objects.filter(sent_at__isnull=True).update(due_at=timezone.now())
+    queued = OutboundEmail.objects.filter(sent_at__isnull=True).update(due_at=timezone.now())
+    analyze()
+    return queued
+
+
+def analyze() -> None:
+    """The database's statistics brought up to date, as PostgreSQL's
+    autovacuum does on a live server: tables filled a moment ago in bulk
+    otherwise get plans made for empty tables (on PostgreSQL a chunk's access
+    query took 150 ms instead of 3)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def send_ours() -> tuple[float, int]:
@@ -343,6 +356,7 @@ def main() -> None:
                     f"Built groups of 10 and {args.members} "
                     f"in {time.perf_counter() - started:.1f} s"
                 )
+                analyze()
 
                 figures["queries_10"] = count_queries(small_thread, small[1])
                 figures[f"queries_{args.members}"] = count_queries(big_thread, big[1])
@@ -424,6 +438,7 @@ def digest_figures(count: int) -> dict:
     started = time.perf_counter()
     now = timezone.now()
     build(count, 10, now)
+    analyze()
     log(f"Built {count} people for the digest in {time.perf_counter() - started:.1f} s")
     cpu = time.process_time()
     queued = digests.digests_send(now=now)
