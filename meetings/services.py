@@ -12,7 +12,9 @@ on ``user:<id>`` (unnumbered): ``room.read`` {room, seq}
 
 Inside the transaction, the hook ``meetings.meeting_changed`` (meeting,
 actor, change) hears of a meeting scheduled, moved (its time changed),
-cancelled, and of minutes published; ``meetings.message_mentioned``
+cancelled, and of minutes published; ``public.changed`` (group_id, then
+None) of any change of a webinar meeting (its title and times may be on the
+public pages); ``meetings.message_mentioned``
 (message, actor, mentioned) of the people a chat message mentions (sent, or
 newly mentioned by an edit), and ``meetings.meeting_text_mentioned``
 (meeting, actor, part, mentioned) of the people an agenda or minutes
@@ -284,6 +286,10 @@ def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
             change = "moved"
         if change is not None:
             hooks.call("meetings.meeting_changed", meeting=meeting, actor=actor, change=change)
+        if Meeting.Kind.WEBINAR in (meeting.kind, locked.kind):
+            # A webinar's title and times may be on the public pages.
+            hooks.call("public.changed", group_id=meeting.group_id)
+            hooks.call("public.changed", group_id=None)
         _text_mentioned(meeting, actor, "agenda", meeting.agenda, before=locked.agenda)
     return meeting
 

@@ -40,6 +40,7 @@ def test_layer_contract_states_the_design_order():
         "workspace",
         "home | public_pages",
         "notifications",
+        "webinars",
         "discussions | documents | meetings | results",
         "groups",
         "accounts",

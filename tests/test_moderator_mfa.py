@@ -28,6 +28,7 @@ from groups.models import Membership, Role
 from meetings.models import Meeting
 from results import services as results
 from tests.fixtures.people import join
+from webinars.models import Registration, Webinar
 
 pytestmark = pytest.mark.django_db
 
@@ -133,6 +134,14 @@ MODERATOR_ACTIONS = {
         {"reason": "Superseded."},
     ),
     "results:delete": (lambda w: {"group": w.group.slug, "slug": w.result.slug}, {}),
+    "webinars:publish": (
+        lambda w: {"pk": w.webinar_meeting.pk},
+        {"abstract": "About it.", "presenters": "Ada; Uni A", "capacity": "40"},
+    ),
+    # Registrants' names and addresses: moderators' data, behind the gate.
+    "webinars:registrations": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:export": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:attendance": (lambda w: {"pk": w.registration.pk}, {"attended": "yes"}),
 }
 
 # name -> why it is not a moderator action.
@@ -205,6 +214,13 @@ NOT_MODERATOR_ACTIONS = {
     "results:version": "reading a published version",
     "results:diff": "comparing published versions",
     "results:draft": "the group's people read a draft",
+    "webinars:detail": "a public webinar's page and registration form, for everyone",
+    "webinars:registered": "the public's page after registering",
+    "webinars:privacy": "the public privacy notice for registrations",
+    "webinars:join": "a registrant's own join link, by its secret token",
+    "webinars:confirm": "a registrant confirms their own registration, by its secret token",
+    "webinars:cancel": "a registrant cancels their own registration, by its secret token",
+    "webinars:calendar": "a registrant's own calendar file, by its secret token",
 }
 
 # Whole families of URLs that are no moderator action.
@@ -279,6 +295,24 @@ def world(group, other_group, member, moderator, guest, make_user):
         actor=author, thread=thread, body="Skills partnerships.", parent=thread.posts.get()
     )
     starts = timezone.now() + datetime.timedelta(days=3)
+    webinar_meeting = Meeting.objects.create(
+        group=group,
+        title="Webinar",
+        kind=Meeting.Kind.WEBINAR,
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(hours=1),
+    )
+    webinar = Webinar.objects.create(
+        meeting=webinar_meeting, abstract="A", capacity=10, published_at=timezone.now()
+    )
+    registration = Registration.objects.create(
+        webinar=webinar,
+        name="Rita",
+        email="rita@example.org",
+        language="en",
+        token=Registration.new_token(),
+        state=Registration.State.CONFIRMED,
+    )
     return SimpleNamespace(
         group=group,
         other_group=other_group,
@@ -303,6 +337,8 @@ def world(group, other_group, member, moderator, guest, make_user):
             actor=moderator, group=group, kind="interim", title="Draft result", body="Text."
         ),
         published_result=_published_result(moderator, group),
+        webinar_meeting=webinar_meeting,
+        registration=registration,
         join_request=groups.join_request_create(
             name="Jo Applicant",
             email="jo@example.org",
@@ -348,6 +384,7 @@ def snapshot() -> dict:
         "notifications",
         "home",
         "public_pages",
+        "webinars",
         "core",
     ):
         for model in apps.get_app_config(label).get_models():
@@ -409,7 +446,8 @@ def test_moderator_urls_reach_the_action_if_mfa(client, world, moderator, name):
     post = client.post(url, data)
     assert not refused(post) and post.status_code < 400, (name, post.status_code)
     if name not in ("groups:audit", "groups:manage", "groups:join_requests",
-                    "discussions:report_queue"):  # fmt: skip
+                    "discussions:report_queue", "webinars:registrations",
+                    "webinars:export"):  # fmt: skip
         assert snapshot() != before, f"{name}: the POST changed nothing"
 
 

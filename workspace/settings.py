@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "documents",
     "meetings",
     "results",
+    "webinars",
     "notifications",
     "home",
     "public_pages",
@@ -419,6 +420,33 @@ LAST_SEEN_UPDATE_SECONDS = env.int("LAST_SEEN_UPDATE_SECONDS", default=300)
 # a guest and the group's moderators this many days before the guest's access ends.
 MEETING_REMINDER_MINUTES = env.int("MEETING_REMINDER_MINUTES", default=15)
 GUEST_EXPIRY_NOTICE_DAYS = env.int("GUEST_EXPIRY_NOTICE_DAYS", default=7)
+# Public webinars (webinars/): the confirmation link is valid this many hours,
+# unconfirmed registrations are deleted after this many, a place offered from
+# the waiting list must be taken within this many hours (never after the
+# start); reminders go this many minutes before the start (a new webinar's
+# offsets, stored on it); the personal join link opens this many minutes
+# before the start; registrants' data is deleted this many days after the
+# webinar (except theirs who asked to be kept informed). The privacy notice's
+# version is stored with each consent: raise it when the notice changes.
+WEBINAR_CONFIRM_HOURS = env.int("WEBINAR_CONFIRM_HOURS", default=48)
+WEBINAR_UNCONFIRMED_DELETE_HOURS = env.int("WEBINAR_UNCONFIRMED_DELETE_HOURS", default=72)
+WEBINAR_OFFER_HOURS = env.int("WEBINAR_OFFER_HOURS", default=24)
+WEBINAR_REMINDER_MINUTES = env.list("WEBINAR_REMINDER_MINUTES", cast=int, default=[1440, 60])
+WEBINAR_JOIN_OPENS_MINUTES_BEFORE = env.int("WEBINAR_JOIN_OPENS_MINUTES_BEFORE", default=30)
+WEBINAR_RETENTION_DAYS = env.int("WEBINAR_RETENTION_DAYS", default=30)
+# A presenter invited when the webinar is published is a guest of the group
+# until this many days after it.
+WEBINAR_PRESENTER_GUEST_DAYS = env.int("WEBINAR_PRESENTER_GUEST_DAYS", default=14)
+WEBINAR_PRIVACY_NOTICE_VERSION = env.str("WEBINAR_PRIVACY_NOTICE_VERSION", default="2026-1")
+# Registrations: per connection and per address (a bot, a flood of emails).
+WEBINAR_REGISTER_IP_RATE_LIMIT = env.str("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")
+WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.str("WEBINAR_REGISTER_EMAIL_RATE_LIMIT", default="3/3600")
+# The URL name (reversed with a group's slug) of its published results, for
+# the follow-up after a webinar; unset: the email links the join form only.
+WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="")
+# Public pages show these sections (each a function(request, group=None) ->
+# dict | None), in their "order".
+PUBLIC_SECTIONS = ["webinars.public.section"]
 
 LOGGING = {
     "version": 1,

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("documents.urls")),
     path("", include("meetings.urls")),
     path("", include("results.urls")),
+    path("", include("webinars.urls")),
     path("", include("notifications.urls")),
     path("", include("home.urls")),
     path("accounts/", include("allauth.urls")),

@@ -52,6 +52,16 @@ PUBLIC_URL_NAMES = {
     "results:detail",
     "results:version",
     "results:diff",
+    # Public webinars: the page with its registration form, the page after
+    # registering, the privacy notice; a registrant's own links, authorised
+    # by their secret token alone (join, confirm, cancel, calendar file).
+    "webinars:detail",
+    "webinars:registered",
+    "webinars:privacy",
+    "webinars:join",
+    "webinars:confirm",
+    "webinars:cancel",
+    "webinars:calendar",
 }
 
 

@@ -1,0 +1,374 @@
+"""The emails to registrants, queued in the outbox (``core.outbox``) inside the
+transaction of the change, in the registrant's language, with the times in
+the zone their browser gave when registering (UTC otherwise).
+
+Emails that carry a calendar file name it in the ``X-Webinar-Calendar``
+header of their row (REQUEST or CANCEL); ``compose`` builds the file when the
+email leaves, from the meeting as it is then, and drops the email if the
+registration was deleted meanwhile.
+
+Calendar files: one UID per webinar for its whole life (``webinar-<meeting
+pk>@host``); SEQUENCE is the meeting's revision, raised by every change of
+the meeting or of the announcement, so an update replaces the entry; a
+cancellation (of the webinar, or of one's own registration) is
+``METHOD:CANCEL`` with ``STATUS:CANCELLED``. The entry's location is the
+personal join link, never the video link.
+"""
+
+import datetime
+import zoneinfo
+from urllib.parse import urlsplit
+
+import icalendar
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from core.models import OutboundEmail
+from core.outbox import OutboxEmail, emails_queue
+from meetings.models import Meeting
+
+from .models import Registration
+
+CALENDAR_HEADER = "X-Webinar-Calendar"
+COMPOSE = "webinars.emails.compose"
+PRODID = "-//Workspace//Webinars//EN"
+
+
+def _url(name: str, **kwargs) -> str:
+    return settings.SITE_URL + reverse(name, kwargs=kwargs)
+
+
+def links(registration: Registration) -> dict[str, str]:
+    token = registration.token
+    return {
+        "confirm": _url("webinars:confirm", token=token),
+        "join": _url("webinars:join", token=token),
+        "cancel": _url("webinars:cancel", token=token),
+        "calendar": _url("webinars:calendar", token=token),
+        "page": settings.SITE_URL + registration.webinar.get_absolute_url(),
+    }
+
+
+def _zone(registration: Registration):
+    try:
+        return zoneinfo.ZoneInfo(registration.time_zone) if registration.time_zone else datetime.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return datetime.UTC
+
+
+def when(registration: Registration, moment: datetime.datetime | None = None) -> str:
+    """The webinar's start (or ``moment``) in the registrant's zone and language."""
+    zone = _zone(registration)
+    moment = timezone.localtime(moment or registration.webinar.meeting.starts_at, zone)
+    return f"{date_format(moment, 'DATETIME_FORMAT')} ({getattr(zone, 'key', 'UTC')})"
+
+
+def _queue(
+    registration: Registration,
+    *,
+    subject: str,
+    paragraphs: list[str],
+    calendar: str = "",
+    key: str | None = None,
+    due_at=None,
+) -> None:
+    webinar = registration.webinar
+    headers = {CALENDAR_HEADER: calendar} if calendar else {}
+    greeting = _("Hello %(name)s,") % {"name": registration.name}
+    text = "\n\n".join([greeting, *paragraphs, "— " + webinar.meeting.group.name]) + "\n"
+    emails_queue(
+        [
+            OutboundEmail(
+                key=key or "",
+                to=registration.email,
+                subject=subject,
+                text=text,
+                language=registration.language,
+                headers=headers,
+                due_at=due_at,
+                compose=COMPOSE,
+                ref=registration.pk,
+            )
+        ]
+    )
+
+
+def _send(registration: Registration, build, **options) -> None:
+    with translation.override(registration.language or settings.LANGUAGE_CODE):
+        subject, paragraphs = build()
+        _queue(registration, subject=subject, paragraphs=paragraphs, **options)
+
+
+def _title(registration: Registration) -> str:
+    return registration.webinar.meeting.title
+
+
+def _key(kind: str, registration: Registration, suffix: str = "") -> str:
+    return f"webinar-{kind}-{registration.pk}-{suffix or timezone.now().timestamp()}"
+
+
+def queue_confirm_link(registration: Registration) -> None:
+    def build():
+        link = links(registration)
+        return _("Please confirm your registration: %(title)s") % {"title": _title(registration)}, [
+            _(
+                "Thank you for registering for the webinar “%(title)s” on %(when)s. "
+                "Your registration counts once you confirm it by following this link "
+                "(valid for %(hours)d hours):"
+            )
+            % {
+                "title": _title(registration),
+                "when": when(registration),
+                "hours": settings.WEBINAR_CONFIRM_HOURS,
+            },
+            link["confirm"],
+            _("If you did not register, ignore this email: the registration is deleted."),
+        ]
+
+    _send(registration, build, key=_key("confirm", registration))
+
+
+def _personal_links(registration: Registration) -> list[str]:
+    link = links(registration)
+    return [
+        _("Your personal link to join (it opens %(minutes)d minutes before the start):")
+        % {"minutes": settings.WEBINAR_JOIN_OPENS_MINUTES_BEFORE}
+        + "\n"
+        + link["join"],
+        _("To cancel your registration:") + "\n" + link["cancel"],
+    ]
+
+
+def queue_registered(registration: Registration) -> None:
+    def build():
+        return _("You are registered: %(title)s") % {"title": _title(registration)}, [
+            _("Your place for the webinar “%(title)s” on %(when)s is confirmed.")
+            % {"title": _title(registration), "when": when(registration)},
+            *_personal_links(registration),
+            _("The attached calendar file adds the webinar to your calendar."),
+        ]
+
+    _send(registration, build, calendar="REQUEST", key=_key("registered", registration))
+
+
+def queue_links_again(registration: Registration) -> None:
+    """Someone registered an address registered already: its links again."""
+    if registration.state == Registration.State.OFFERED:
+        queue_offer(registration)
+        return
+    if registration.state == Registration.State.WAITING:
+        queue_waiting(registration)
+        return
+    queue_registered(registration)
+
+
+def queue_waiting(registration: Registration) -> None:
+    def build():
+        return _("On the waiting list: %(title)s") % {"title": _title(registration)}, [
+            _(
+                "The webinar “%(title)s” on %(when)s is full; you are on its waiting "
+                "list. If a place becomes free, we will offer it to you by email."
+            )
+            % {"title": _title(registration), "when": when(registration)},
+            _("To leave the waiting list:") + "\n" + links(registration)["cancel"],
+        ]
+
+    _send(registration, build, key=_key("waiting", registration))
+
+
+def queue_offer(registration: Registration) -> None:
+    def build():
+        return _("A place is free for you: %(title)s") % {"title": _title(registration)}, [
+            _(
+                "A place has become free in the webinar “%(title)s” on %(when)s. "
+                "It is yours if you take it by %(deadline)s by following this link:"
+            )
+            % {
+                "title": _title(registration),
+                "when": when(registration),
+                "deadline": when(registration, registration.link_expires_at),
+            },
+            links(registration)["confirm"],
+        ]
+
+    _send(registration, build, key=_key("offer", registration))
+
+
+def queue_cancelled_by_registrant(registration: Registration, *, held_place: bool) -> None:
+    def build():
+        return _("Registration cancelled: %(title)s") % {"title": _title(registration)}, [
+            _("Your registration for the webinar “%(title)s” on %(when)s is cancelled.")
+            % {"title": _title(registration), "when": when(registration)},
+        ]
+
+    _send(
+        registration,
+        build,
+        calendar="CANCEL" if held_place else "",
+        key=_key("cancelled", registration),
+    )
+
+
+def queue_change(registration: Registration, *, cancelled: bool) -> None:
+    """The webinar moved (a calendar update) or was cancelled (a calendar
+    cancellation), for one registrant."""
+    meeting = registration.webinar.meeting
+    holds = registration.holds_place
+
+    def build():
+        if cancelled:
+            return _("Cancelled: %(title)s") % {"title": _title(registration)}, [
+                _("We are sorry: the webinar “%(title)s” on %(when)s is cancelled.")
+                % {"title": _title(registration), "when": when(registration)},
+            ]
+        return _("New time: %(title)s") % {"title": _title(registration)}, [
+            _("The webinar “%(title)s” has a new time: %(when)s.")
+            % {"title": _title(registration), "when": when(registration)},
+            *(_personal_links(registration) if holds else []),
+        ]
+
+    calendar = ("CANCEL" if cancelled else "REQUEST") if holds else ""
+    kind = "webinar-cancelled" if cancelled else "changed"
+    _send(
+        registration,
+        build,
+        calendar=calendar,
+        key=_key(kind, registration, str(meeting.revision)),
+    )
+
+
+def reminder_key(registration: Registration, meeting: Meeting, offset: int) -> str:
+    return f"webinar-reminder-{registration.pk}-{offset}-{int(meeting.starts_at.timestamp())}"
+
+
+def queue_reminder(registration: Registration, *, offset: int, key: str) -> None:
+    def build():
+        return _("Reminder: %(title)s starts %(when)s") % {
+            "title": _title(registration),
+            "when": when(registration),
+        }, [
+            _("The webinar “%(title)s” starts on %(when)s.")
+            % {"title": _title(registration), "when": when(registration)},
+            *_personal_links(registration),
+        ]
+
+    _send(registration, build, key=key)
+
+
+def results_url(group) -> str | None:
+    """The group's published results, where the app that publishes them is
+    installed (``WEBINAR_RESULTS_URL_NAME``, reversed with the group's slug)."""
+    name = getattr(settings, "WEBINAR_RESULTS_URL_NAME", "")
+    if not name:
+        return None
+    try:
+        return settings.SITE_URL + reverse(name, kwargs={"slug": group.slug})
+    except NoReverseMatch:
+        return None
+
+
+def queue_follow_up(registration: Registration) -> None:
+    group = registration.webinar.meeting.group
+
+    def build():
+        paragraphs = [
+            _("Thank you for your interest in the webinar “%(title)s” of the group %(group)s.")
+            % {"title": _title(registration), "group": group.name},
+        ]
+        results = results_url(group)
+        if results:
+            paragraphs.append(_("The group's published results:") + "\n" + results)
+        paragraphs.append(
+            _("Would you like to take part in the group's work? Ask to join:")
+            + "\n"
+            + settings.SITE_URL
+            + reverse("groups:join")
+            + f"?group={group.pk}"
+        )
+        return _("After the webinar: %(title)s") % {"title": _title(registration)}, paragraphs
+
+    _send(registration, build, key=_key("follow-up", registration, "once"))
+
+
+# --- Calendar files -----------------------------------------------------------------
+
+
+def webinar_uid(meeting: Meeting) -> str:
+    host = urlsplit(settings.SITE_URL).hostname or "workspace"
+    return f"webinar-{meeting.pk}@{host}"
+
+
+def calendar_for_registration(registration: Registration, *, method: str = "REQUEST") -> bytes:
+    """The webinar as one registrant's calendar file (``REQUEST``: add or
+    update; ``CANCEL``: remove)."""
+    webinar = registration.webinar
+    meeting = webinar.meeting
+    cancelled = method == "CANCEL" or meeting.status == Meeting.Status.CANCELLED
+    method = "CANCEL" if cancelled else "REQUEST"
+    link = links(registration)
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", method)
+    event = icalendar.Event()
+    event.add("uid", webinar_uid(meeting))
+    event.add("dtstamp", timezone.now().astimezone(datetime.UTC))
+    event.add("dtstart", meeting.starts_at.astimezone(datetime.UTC))
+    event.add("dtend", meeting.ends_at.astimezone(datetime.UTC))
+    event.add("summary", meeting.title)
+    event.add("sequence", meeting.revision)
+    event.add("url", link["page"])
+    organiser = icalendar.vCalAddress(f"mailto:{_address(settings.DEFAULT_FROM_EMAIL)}")
+    organiser.params["cn"] = icalendar.vText(meeting.group.name)
+    event.add("organizer", organiser)
+    attendee = icalendar.vCalAddress(f"mailto:{registration.email}")
+    attendee.params["cn"] = icalendar.vText(registration.name)
+    event.add("attendee", attendee)
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    if not cancelled:
+        event.add("location", link["join"])
+        event.add(
+            "description",
+            "\n\n".join(
+                [
+                    webinar.abstract.strip(),
+                    link["join"],
+                    _("Cancel: %(link)s") % {"link": link["cancel"]},
+                ]
+            ),
+        )
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def _address(from_email: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(from_email)[1] or "workspace@localhost"
+
+
+def compose(rows) -> EmailMultiAlternatives | None:
+    """Called by the outbox when a webinar email leaves: the stored text, and
+    the calendar file its row names, built from the meeting as it is now.
+    Nothing is sent for a registration deleted meanwhile."""
+    row = rows[0]
+    headers = dict(row.headers)
+    method = headers.pop(CALENDAR_HEADER, "")
+    registration = (
+        Registration.objects.select_related("webinar__meeting__group").filter(pk=row.ref).first()
+        if row.ref
+        else None
+    )
+    if registration is None:
+        return None
+    message = OutboxEmail(subject=row.subject, body=row.text, headers=headers)
+    if method:
+        with translation.override(row.language or settings.LANGUAGE_CODE):
+            data = calendar_for_registration(registration, method=method)
+        message.attach("webinar.ics", data, f"text/calendar; charset=utf-8; method={method}")
+    return message
