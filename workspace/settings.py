@@ -190,7 +190,7 @@ DEMO_SEEDERS = [
 DASHBOARD_NEWS = "home.selectors.group_news"
 # What the public pages show of the apps below them: dotted paths of
 # ``section(request, group=None) -> dict | None`` (public.selectors.sections).
-PUBLIC_SECTIONS: list[str] = ["results.public.section"]
+PUBLIC_SECTIONS: list[str] = ["webinars.public.section", "results.public.section"]
 # How long a public page is kept in the cache at most; any change of what it
 # shows drops it at once (the ``public.changed`` hook).
 PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=300)
@@ -444,9 +444,6 @@ WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.str("WEBINAR_REGISTER_EMAIL_RATE_LIMIT",
 # The URL name (reversed with a group's slug) of its published results, for
 # the follow-up after a webinar; unset: the email links the join form only.
 WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="")
-# Public pages show these sections (each a function(request, group=None) ->
-# dict | None), in their "order".
-PUBLIC_SECTIONS = ["webinars.public.section"]
 
 LOGGING = {
     "version": 1,
