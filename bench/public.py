@@ -58,6 +58,7 @@ TARGETS = {
     "lost": 0,
     "duplicates": 0,
 }
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Locked)\b.*: ")
 CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -451,6 +452,7 @@ def main() -> int:
             result["daphne_cpu_s_pages"] = round(usage.cpu, 2)
             result.update(checks)
             result.update(registrations(base_url, webinar, args))
+            result["server_errors"] = server_errors(directory / "daphne.log")
 
     result["clients"] = args.clients
     result["register_clients"] = args.register_clients
@@ -496,6 +498,18 @@ def main() -> int:
     log("Targets met." if not missed else f"Targets missed: {', '.join(missed)}")
     bench.print_json(result)
     return 0
+
+
+def server_errors(log_path) -> dict:
+    """The exceptions daphne's log reports (the last line of each traceback),
+    counted: what a 500 answer stood for."""
+    found: dict = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if EXCEPTION_LINE.match(line):
+            found[line[:200]] = found.get(line[:200], 0) + 1
+    for line, count in found.items():
+        log(f"  daphne's log: {count} × {line}")
+    return found
 
 
 def capture_pages(base_url: str, capture, webinar_path: str) -> dict:
