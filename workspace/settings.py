@@ -113,7 +113,14 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+            # How long a write waits for another's lock before failing with
+            # "database is locked" (sqlite3's default, 5 s, was too short for
+            # 100 webinar registrations at once on a busy machine: bench/public.py).
+            "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=30.0),
+        }
     )
     # A file, not memory, so that a daphne process started by the browser tests
     # can serve the very database the tests write to.
