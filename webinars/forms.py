@@ -97,6 +97,18 @@ class RegistrationForm(forms.Form):
     # Left empty by people; filled by bots. Hidden from view and from screen readers.
     website = forms.CharField(required=False, widget=forms.HiddenInput)
 
+    def _one_line(self, name: str) -> str:
+        value = self.cleaned_data[name]
+        if any(char in value for char in "\r\n\t\x0b\x0c"):
+            raise forms.ValidationError(_("Please write this on one line."))
+        return value
+
+    def clean_name(self) -> str:
+        return self._one_line("name")
+
+    def clean_affiliation(self) -> str:
+        return self._one_line("affiliation")
+
     def clean_time_zone(self) -> str:
         zone = self.cleaned_data["time_zone"].strip()
         try:

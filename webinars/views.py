@@ -9,14 +9,17 @@ unknown token gets a 404 page that says so.
 """
 
 import csv
+import hashlib
 from functools import wraps
 
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -90,6 +93,13 @@ def webinar_detail(request, pk):
                     return redirect("webinars:registered", pk=webinar.pk)
         else:
             status = 400
+        return _detail_page(request, webinar, form, limited=limited, status=status)
+    if request.GET or request.user.is_authenticated:
+        return _detail_page(request, webinar, form)
+    return _cached_detail_page(request, webinar, form)
+
+
+def _detail_page(request, webinar, form, *, limited=None, status=200, **context):
     return render(
         request,
         "webinars/webinar_detail.html",
@@ -98,9 +108,47 @@ def webinar_detail(request, pk):
             "form": form,
             "rate_limited": limited,
             "closed": services.registration_refusal(webinar),
+            **context,
         },
         status=status,
     )
+
+
+# Stands for the CSRF token in a page rendered once for every visitor.
+CSRF_PLACEHOLDER = "csrf-placeholder-4c1f0e9b2d"
+PAGE_CACHE_SECONDS = 300
+
+
+def _cached_detail_page(request, webinar, form):
+    """The empty page for visitors, rendered once per language and state of
+    what it shows: the key holds the meeting's revision (raised by every
+    change of the meeting and the announcement), the places left, whether
+    registration is open and the group's name. Only the CSRF token differs
+    between visitors; it is put in at each request (which sets its cookie,
+    as rendering it would). Nothing of the visitor is in the stored page:
+    it is rendered with no messages and for an anonymous visitor only."""
+    meeting = webinar.meeting
+    held = selectors.places_held(webinar)
+    closed = services.registration_refusal(webinar)
+    key = "webinar-page:" + ":".join(
+        str(part)
+        for part in (
+            webinar.pk,
+            translation.get_language(),
+            meeting.revision,
+            meeting.status,
+            held,
+            webinar.capacity,
+            bool(closed),
+            hashlib.sha256(meeting.group.name.encode()).hexdigest()[:16],
+        )
+    )
+    html = cache.get(key)
+    if html is None:
+        response = _detail_page(request, webinar, form, csrf_token=CSRF_PLACEHOLDER, messages=())
+        html = response.content.decode()
+        cache.set(key, html, PAGE_CACHE_SECONDS)
+    return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)))
 
 
 @login_not_required

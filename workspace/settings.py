@@ -116,10 +116,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL;",
-            # How long a write waits for another's lock before failing with
-            # "database is locked" (sqlite3's default, 5 s, was too short for
-            # 100 webinar registrations at once on a busy machine: bench/public.py).
-            "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=30.0),
+            # Writers queue for the database; under a rush (hundreds of
+            # webinar registrations at once, bench/webinars.py) the last wait
+            # longer than sqlite3's default 5 s, which would fail them.
+            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
         }
     )
     # A file, not memory, so that a daphne process started by the browser tests

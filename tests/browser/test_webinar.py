@@ -61,6 +61,7 @@ def test_visitor_registers_in_german_confirms_and_joins_inside_the_window(
     for moment in page.locator("time[data-local-time]").all():
         expect(moment).not_to_contain_text("UTC")
     assert not any(c["name"] == "sessionid" for c in context.cookies())
+    shot(page, "webinar-public-page")
     page.get_by_label("Ihr Name").fill("Rita Registrant")
     page.get_by_label("E-Mail-Adresse").fill("rita@example.org")
     page.get_by_label(re.compile("Ich bin einverstanden")).check()
@@ -77,6 +78,7 @@ def test_visitor_registers_in_german_confirms_and_joins_inside_the_window(
     page.goto(link)
     page.get_by_role("button", name="Meine Anmeldung bestätigen").click()
     expect(page.locator(".message-success")).to_contain_text("Ihr Platz ist bestätigt")
+    shot(page, "webinar-confirmed")
     with page.expect_download() as download:
         page.locator("a[href$='calendar.ics']").click()
     calendar = icalendar.Calendar.from_ical(Path(download.value.path()).read_bytes())
@@ -107,6 +109,7 @@ def test_visitor_registers_in_german_confirms_and_joins_inside_the_window(
     mod_page = staff.new_page()
     mod_page.goto(server + f"/meetings/{meeting.pk}/registrations/")
     expect(mod_page.get_by_role("cell", name="rita@example.org")).to_be_visible()
+    shot(mod_page, "webinar-registrations")
     with mod_page.expect_download() as export:
         mod_page.get_by_role("link", name="Export (CSV)").click()
     text = Path(export.value.path()).read_text(encoding="utf-8-sig")

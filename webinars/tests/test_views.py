@@ -438,16 +438,69 @@ def test_register_ignores_a_time_zone_that_is_no_zone(visitor, webinar):
 
 
 def test_public_page_costs_the_same_queries_for_more_registrations(visitor, webinar):
+    from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     url = detail_url(webinar)
     confirmed(webinar, "one@example.org")
     visitor.get(url)
+    cache.clear()  # the page rendered afresh
     with CaptureQueriesContext(connection) as one:
         visitor.get(url)
     for number in range(5):
         confirmed(webinar, f"more{number}@example.org")
+    cache.clear()
     with CaptureQueriesContext(connection) as more:
         visitor.get(url)
     assert len(more) == len(one) <= 5
+
+
+def test_register_refuses_a_name_of_several_lines(visitor, webinar):
+    response = visitor.post(detail_url(webinar), form(name="Rita\r\nBcc: x@example.org"))
+    assert response.status_code == 400 and "one line" in response.text
+    assert not Registration.objects.exists()
+
+
+def csrf_of(response):
+    import re
+
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text).group(1)
+
+
+def test_public_page_is_rendered_once_and_each_visitor_gets_a_working_csrf_token(webinar):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    url = detail_url(webinar)
+    page_one = first.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        page_two = second.get(url)
+    assert len(queries) <= 2  # the webinar, the places held: nothing rendered again
+    assert "csrf-placeholder" not in page_two.text
+    assert csrf_of(page_one) != csrf_of(page_two)
+    assert settings.SESSION_COOKIE_NAME not in page_two.cookies
+    response = second.post(url, form(csrfmiddlewaretoken=csrf_of(page_two)))
+    assert response.status_code == 302
+    assert Registration.objects.count() == 1
+
+
+def test_public_page_shows_what_changed_at_once(visitor, webinar, webinar_meeting, moderator):
+    from meetings import services as meeting_services
+
+    url = detail_url(webinar)
+    assert "3 places left" in visitor.get(url).text
+    confirmed(webinar, "rita@example.org")
+    assert "2 places left" in visitor.get(url).text
+    meeting_services.meeting_update(
+        actor=moderator, meeting=webinar_meeting, data={"title": "A brand new title"}
+    )
+    assert "A brand new title" in visitor.get(url).text
+
+
+def test_public_page_for_members_is_not_the_visitors_copy(client, member, webinar):
+    url = detail_url(webinar)
+    Client().get(url)  # a visitor's copy is stored
+    client.force_login(member)
+    assert "Sign out" in client.get(url).text or "Abmelden" in client.get(url).text
