@@ -80,6 +80,13 @@ def parse_args():
         default=0,
         help="registrants sending at once (default: all of them)",
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server, e.g. CONN_MAX_AGE=60 (repeatable)",
+    )
     return parser.parse_args()
 
 
@@ -440,6 +447,7 @@ def main() -> int:
             # Every registrant comes from 127.0.0.1: the per-IP limit (default
             # 20 an hour) would refuse all but the first 20.
             WEBINAR_REGISTER_IP_RATE_LIMIT=f"{10 * args.registrations + 1000}/3600",
+            **dict(item.split("=", 1) for item in args.server_env),
         )
         log(f"Workspace in {directory}; migrating, collecting static files, seeding")
         bench.prepare(env, collectstatic=True)
@@ -470,6 +478,7 @@ def main() -> int:
     result["clients"] = args.clients
     result["register_clients"] = args.register_clients
     result["keep_alive"] = True
+    result["server_env"] = args.server_env
     result["database"] = "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite"
     result["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     result["cpus"] = os.cpu_count()
