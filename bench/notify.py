@@ -20,8 +20,9 @@ Three parts, each against a bare baseline in the same run:
   and deliveries the hook wrote), medians of ``--runs``, each run rolled back.
 - **send**: ``--emails`` notification emails queued by a post in a group of that
   many watching people, made due, sent by ``core.outbox.send_due`` (what the
-  worker runs: one transaction per email, the ``compose`` hook that checks
-  access again and renders the email) to the SMTP server. ``ratio_send``: its
+  worker runs: the ``compose`` hook, which checks access again and renders
+  the emails, for a chunk of ``OUTBOX_COMPOSE_CHUNK`` at once, then one
+  transaction per email) to the SMTP server. ``ratio_send``: its
   rate over the rate of a bare loop sending the same number of emails of the
   same size through Django's SMTP backend on one connection. ``mem_growth``:
   the peak of Python's allocations (tracemalloc) while sending a quarter of

@@ -63,7 +63,7 @@ class OutboundEmail(models.Model):
     # References, List-Unsubscribe, List-Unsubscribe-Post, ...
     headers = models.JSONField(default=dict, blank=True)
     batch_key = models.CharField(max_length=200, blank=True)
-    # Dotted path of a callable(rows) -> EmailMessage | None, called when the
+    # Dotted path of a callable(emails) -> [EmailMessage | None], called when the
     # rows are sent (core.outbox.email_queue says more); blank: sent as stored.
     compose = models.CharField(max_length=200, blank=True)
     # The id of what the email is about, in the app that queued it (for a

@@ -313,6 +313,19 @@ def reports_moderated_by(user) -> QuerySet[Report]:
     )
 
 
+def reports_audience(reports, user_ids) -> set[tuple[int, int]]:
+    """``reports_moderated_by`` for many people and reports at once: the
+    pairs (report id, user id) where that person moderates the group the
+    reported post is in now (``reports``: Report objects with
+    ``post__thread`` loaded), in the queries of
+    ``groups.permissions.groups_audience``."""
+    return group_permissions.objects_audience(
+        [(report.pk, report.post.thread.group_id) for report in reports],
+        user_ids,
+        moderators=True,
+    )
+
+
 def access_report(user, pk) -> Report:
     """A report on a post the user may see; Http404 otherwise. Whether they may
     handle it is ``check_moderate_thread``'s question."""

@@ -30,6 +30,16 @@ def versions_visible_to(user) -> QuerySet[DocumentVersion]:
     return DocumentVersion.objects.filter(document__in=documents_visible_to(user))
 
 
+def versions_audience(versions, user_ids) -> set[tuple[int, int]]:
+    """``versions_visible_to`` for many people and versions at once: the
+    pairs (version id, user id) where that person may see the version's
+    document now (``versions``: DocumentVersion objects with ``document``
+    loaded), in the queries of ``groups.permissions.groups_audience``."""
+    return group_permissions.objects_audience(
+        [(version.pk, version.document.group_id) for version in versions], user_ids
+    )
+
+
 def access_version(user, pk) -> DocumentVersion:
     """A version (old ones included) of a document the user may see, with its
     document and group; Http404 otherwise (missing and forbidden alike, and

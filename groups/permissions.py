@@ -129,6 +129,41 @@ def groups_audience(group_ids, user_ids, *, moderators: bool = False) -> set[tup
     return pairs
 
 
+def join_requests_audience(join_requests, user_ids) -> set[tuple[int, int]]:
+    """``join_requests_visible_to`` for many people and requests at once: the
+    pairs (request id, user id) where that person moderates the request's
+    group now (``join_requests``: JoinRequest objects), in the queries of
+    ``groups_audience``."""
+    return objects_audience(
+        [(request.pk, request.group_id) for request in join_requests], user_ids, moderators=True
+    )
+
+
+def memberships_audience(membership_ids, user_ids) -> set[tuple[int, int]]:
+    """``memberships_visible_to`` for many people and memberships at once:
+    the pairs (membership id, user id) of the valid memberships among
+    ``membership_ids`` whose group that person sees now; one query and those
+    of ``groups_audience``."""
+    memberships = Membership.objects.valid().filter(pk__in=list(membership_ids))
+    return objects_audience(memberships.values_list("pk", "group_id"), user_ids)
+
+
+def objects_audience(objects, user_ids, *, moderators: bool = False) -> set[tuple[int, int]]:
+    """For the other apps' objects that belong to a group and are seen by
+    whoever sees it (moderates it, with ``moderators``): ``objects`` are
+    (object id, group id) pairs; the answer, the pairs (object id, user id)
+    where that person sees (moderates) that group now (``groups_audience``)."""
+    objects = list(objects)
+    if not objects:
+        return set()
+    people: dict[int, list[int]] = {}
+    for group_id, user_id in groups_audience(
+        {group_id for _pk, group_id in objects}, user_ids, moderators=moderators
+    ):
+        people.setdefault(group_id, []).append(user_id)
+    return {(pk, user_id) for pk, group_id in objects for user_id in people.get(group_id, ())}
+
+
 def memberships_visible_to(user) -> QuerySet[Membership]:
     """``members_visible_to`` for every group at once: the valid memberships
     of the groups the user sees (as one of their people, or as organiser)."""

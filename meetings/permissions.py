@@ -117,6 +117,16 @@ def messages_visible_to(user) -> QuerySet[ChatMessage]:
     return ChatMessage.objects.filter(room__in=rooms_visible_to(user))
 
 
+def messages_audience(messages, user_ids) -> set[tuple[int, int]]:
+    """``messages_visible_to`` for many people and messages at once: the
+    pairs (message id, user id) where that person may see the message's room
+    now (``messages``: ChatMessage objects with ``room`` loaded), in the
+    queries of ``groups.permissions.groups_audience``."""
+    return group_permissions.objects_audience(
+        [(message.pk, message.room.group_id) for message in messages], user_ids
+    )
+
+
 def access_message(user, pk) -> ChatMessage:
     """A message of a room the user may see (with its room, group and
     meeting); Http404 otherwise (missing and forbidden alike)."""

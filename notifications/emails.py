@@ -7,17 +7,21 @@ Each waits ``hold(kind)`` before it leaves, and every row of one person
 still waiting when the first is due goes out with it as one email
 (``batch_key``).
 
-Composed (``compose``, called by the outbox when the rows leave), afresh:
-only the notifications the person may still see
-(``selectors.notifications_visible_to``), has not read in the app
-meanwhile and still wants by email; nothing left, no email. Rendered in
-the person's language and time zone, with the latest text of what it is
-about (``ABOUT``, one entry per target type), none for a group whose
-moderators chose "no message text in emails".
+Composed (``compose``, called by the outbox when the rows leave, for a
+chunk of emails at once, in a number of queries that does not grow with
+them), afresh: only the notifications the person may still see
+(``selectors.notifications_visible_among``, the batch rule the digests use),
+has not read in the app meanwhile and still wants by email (kind, thread
+level: ``selectors.thread_levels``); nothing left, no email. Rendered per
+email in the person's language and time zone, with the latest text of what
+it is about (``ABOUT``, one entry per target type, one query for all the
+notifications of that type), none for a group whose moderators chose "no
+message text in emails".
 """
 
 import dataclasses
 import datetime
+import uuid
 import zoneinfo
 from urllib.parse import urlsplit
 
@@ -131,100 +135,130 @@ def _quote(group: WorkingGroup, text: str) -> str:
     return "" if group.emails_without_text else text
 
 
-def _about_post(notification) -> About | None:
-    post = (
-        Post.objects.select_related("thread__group", "parent")
-        .filter(pk=notification.target_id, deleted_at__isnull=True, hidden=False)
-        .first()
+def _about_posts(notifications) -> dict[int, About]:
+    posts = Post.objects.select_related("thread__group", "parent").filter(
+        pk__in={n.target_id for n in notifications}, deleted_at__isnull=True, hidden=False
     )
-    if post is None:
-        return None
-    group = post.thread.group
-    return About(group=group, text=_quote(group, post.body), post=post)
+    found = {}
+    for post in posts:
+        group = post.thread.group
+        found[post.pk] = About(group=group, text=_quote(group, post.body), post=post)
+    return {n.pk: found[n.target_id] for n in notifications if n.target_id in found}
 
 
-def _about_report(notification) -> About | None:
-    report = Report.objects.select_related("post__thread__group").filter(pk=notification.target_id)
-    report = report.first()
-    if report is None:
-        return None
-    group = report.post.thread.group
-    return About(group=group, text=_quote(group, report.reason))
+def _about_reports(notifications) -> dict[int, About]:
+    reports = Report.objects.select_related("post__thread__group")
+    reports = reports.in_bulk({n.target_id for n in notifications})
+    about = {}
+    for n in notifications:
+        report = reports.get(n.target_id)
+        if report is not None:
+            group = report.post.thread.group
+            about[n.pk] = About(group=group, text=_quote(group, report.reason))
+    return about
 
 
-def _about_version(notification) -> About | None:
-    version = DocumentVersion.objects.select_related("document__group")
-    version = version.filter(pk=notification.target_id).first()
-    if version is None:
-        return None
-    group = version.document.group
-    return About(group=group, text=_quote(group, version.change_note))
+def _about_versions(notifications) -> dict[int, About]:
+    versions = DocumentVersion.objects.select_related("document__group")
+    versions = versions.in_bulk({n.target_id for n in notifications})
+    about = {}
+    for n in notifications:
+        version = versions.get(n.target_id)
+        if version is not None:
+            group = version.document.group
+            about[n.pk] = About(group=group, text=_quote(group, version.change_note))
+    return about
 
 
-def _about_meeting(notification) -> About | None:
-    meeting = Meeting.objects.select_related("group").filter(pk=notification.target_id).first()
-    if meeting is None:
-        return None
-    join_link = meeting.video_link if notification.kind == Kind.MEETING_SOON else ""
-    text = ""
-    if notification.kind == Kind.MINUTES_PUBLISHED:
-        text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
-    return About(group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link)
+def _about_meetings(notifications) -> dict[int, About]:
+    meetings = Meeting.objects.select_related("group").in_bulk({n.target_id for n in notifications})
+    about = {}
+    for n in notifications:
+        meeting = meetings.get(n.target_id)
+        if meeting is None:
+            continue
+        join_link = meeting.video_link if n.kind == Kind.MEETING_SOON else ""
+        text = ""
+        if n.kind == Kind.MINUTES_PUBLISHED:
+            text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
+        about[n.pk] = About(
+            group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link
+        )
+    return about
 
 
-def _about_chat_message(notification) -> About | None:
-    message = ChatMessage.objects.select_related("room__group").filter(
-        pk=notification.target_id, deleted_at__isnull=True
+def _about_chat_messages(notifications) -> dict[int, About]:
+    messages = ChatMessage.objects.select_related("room__group").filter(
+        pk__in={n.target_id for n in notifications}, deleted_at__isnull=True
     )
-    message = message.first()
-    if message is None:
-        return None
-    group = message.room.group
-    return About(group=group, text=_quote(group, message.body))
+    found = {}
+    for message in messages:
+        group = message.room.group
+        found[message.pk] = About(group=group, text=_quote(group, message.body))
+    return {n.pk: found[n.target_id] for n in notifications if n.target_id in found}
 
 
-def _about_meeting_text(field: str):
+def _about_meeting_texts(field: str):
     """A mention in a meeting's agenda or minutes: the meeting's time and
     the beginning of that text."""
 
-    def about_text(notification) -> About | None:
-        meeting = Meeting.objects.select_related("group").filter(pk=notification.target_id)
-        meeting = meeting.first()
-        if meeting is None:
-            return None
-        text = _quote(meeting.group, Truncator(getattr(meeting, field)).words(MINUTES_WORDS))
-        return About(group=meeting.group, text=text, when=meeting.starts_at)
+    def about_texts(notifications) -> dict[int, About]:
+        meetings = Meeting.objects.select_related("group")
+        meetings = meetings.in_bulk({n.target_id for n in notifications})
+        about = {}
+        for n in notifications:
+            meeting = meetings.get(n.target_id)
+            if meeting is not None:
+                text = Truncator(getattr(meeting, field)).words(MINUTES_WORDS)
+                about[n.pk] = About(
+                    group=meeting.group, text=_quote(meeting.group, text), when=meeting.starts_at
+                )
+        return about
 
-    return about_text
-
-
-def _about_join_request(notification) -> About | None:
-    request = JoinRequest.objects.select_related("group").filter(pk=notification.target_id)
-    request = request.first()
-    if request is None:
-        return None
-    return About(group=request.group, text=_quote(request.group, request.motivation))
+    return about_texts
 
 
-# One entry per target type; a type without one is told by its sentence and
-# link alone (``About(group=notification.group)``). None: nothing to send.
+def _about_join_requests(notifications) -> dict[int, About]:
+    requests = JoinRequest.objects.select_related("group")
+    requests = requests.in_bulk({n.target_id for n in notifications})
+    about = {}
+    for n in notifications:
+        request = requests.get(n.target_id)
+        if request is not None:
+            about[n.pk] = About(group=request.group, text=_quote(request.group, request.motivation))
+    return about
+
+
+# One entry per target type, for many notifications at once (one query):
+# {notification id: About}, none for a notification with nothing to send
+# (its object gone, a post hidden or deleted). A type without an entry is
+# told by its sentence and link alone (``About(group=notification.group)``).
 ABOUT = {
-    TargetType.POST: _about_post,
-    TargetType.REPORT: _about_report,
-    TargetType.VERSION: _about_version,
-    TargetType.MEETING: _about_meeting,
-    TargetType.JOIN_REQUEST: _about_join_request,
-    TargetType.CHAT_MESSAGE: _about_chat_message,
-    TargetType.AGENDA: _about_meeting_text("agenda"),
-    TargetType.MINUTES: _about_meeting_text("minutes"),
+    TargetType.POST: _about_posts,
+    TargetType.REPORT: _about_reports,
+    TargetType.VERSION: _about_versions,
+    TargetType.MEETING: _about_meetings,
+    TargetType.JOIN_REQUEST: _about_join_requests,
+    TargetType.CHAT_MESSAGE: _about_chat_messages,
+    TargetType.AGENDA: _about_meeting_texts("agenda"),
+    TargetType.MINUTES: _about_meeting_texts("minutes"),
 }
 
 
-def about(notification) -> About | None:
-    entry = ABOUT.get(notification.target_type)
-    if entry is None:
-        return About(group=notification.group)
-    return entry(notification)
+def about_among(notifications) -> dict[int, About]:
+    """What each of ``notifications`` is about, keyed by its id; one query
+    per target type present. Missing: nothing to send of it."""
+    by_type: dict[str, list[Notification]] = {}
+    for notification in notifications:
+        by_type.setdefault(notification.target_type, []).append(notification)
+    about = {}
+    for target_type, told in by_type.items():
+        entry = ABOUT.get(target_type)
+        if entry is None:
+            about.update((n.pk, About(group=n.group)) for n in told)
+        else:
+            about.update(entry(told))
+    return about
 
 
 # --- Composing ------------------------------------------------------------------
@@ -251,14 +285,15 @@ def _thread_headers(post: Post) -> dict[str, str]:
     return {"In-Reply-To": parent, "References": references}
 
 
-def _still_wanted(user, notification, about: About, preference: EmailPreference) -> bool:
+def _still_wanted(notification, about: About, preference: EmailPreference, levels) -> bool:
     """The person's choices now: email of this kind, and for a post, still
-    hearing of its thread (an unsubscribed thread is "mentions only")."""
+    hearing of its thread (an unsubscribed thread is "mentions only");
+    ``levels``: ``selectors.thread_levels`` of the chunk."""
     if not preference.wants(notification.kind):
         return False
     if about.post is None:
         return True
-    _own, level = selectors.thread_level(user, about.post.thread)
+    _own, level = levels[(notification.recipient_id, about.post.thread_id)]
     return level != Level.MUTED and (level != Level.MENTIONS or notification.kind == Kind.MENTION)
 
 
@@ -269,41 +304,62 @@ def sentence(notification, *, autoescape: bool = True) -> str:
     return " ".join(text.split())
 
 
-def compose(rows: list[OutboundEmail]):
+def compose(emails: list[list[OutboundEmail]]) -> list[OutboxEmail | None]:
     """The outbox's ``compose`` for notification emails (see the module
-    docstring): one email for the rows of one person, or None when nothing
-    is left to tell them."""
-    ids = [row.ref for row in rows if row.ref is not None]
-    # The person (with their email preferences) and the kinds of object told
-    # of, in one query: access is then asked for those kinds only.
+    docstring): for each email (the rows of one person), the message, or
+    None when nothing is left to tell them. A number of queries that does
+    not grow with the emails: the notifications with their people,
+    preferences, actors and groups (one); who may see what
+    (``selectors.notifications_visible_among``, per kind of object); what
+    they are about (``about_among``, one per kind); the thread levels
+    (``selectors.thread_levels``, at most four)."""
+    ids = {row.ref for rows in emails for row in rows if row.ref is not None}
     written = list(
-        Notification.objects.filter(pk__in=ids).select_related(
-            "recipient", "recipient__email_preference"
-        )
-    )
-    if not written or not written[0].recipient.is_active:
-        return None
-    user = written[0].recipient
-    notifications = (
-        selectors.notifications_visible_to(user, target_types={n.target_type for n in written})
-        .filter(pk__in=ids, read_at__isnull=True)
-        .select_related("actor", "group")
+        Notification.objects.filter(pk__in=ids, read_at__isnull=True, recipient__is_active=True)
+        .select_related("recipient", "recipient__email_preference", "actor", "group")
         .order_by("created_at", "pk")
     )
+    preferences = {}
+    for n in written:
+        preferences.setdefault(n.recipient_id, _preference_of(n.recipient))
+    unread = [n for n in written if preferences[n.recipient_id].wants(n.kind)]
+    visible = selectors.notifications_visible_among(unread)
+    unread = [n for n in unread if n.pk in visible]
+    found = about_among(unread)
+    unread = [n for n in unread if n.pk in found]
+    levels = selectors.thread_levels(
+        {(n.recipient_id, found[n.pk].post.thread) for n in unread if found[n.pk].post is not None}
+    )
+    # In the order they were written.
+    wanted = {
+        n.pk: (n, found[n.pk])
+        for n in unread
+        if _still_wanted(n, found[n.pk], preferences[n.recipient_id], levels)
+    }
+    messages = []
+    # What several emails of the chunk say alike (sentences, bodies), rendered once.
+    cache: dict = {}
+    for rows in emails:
+        refs = {row.ref for row in rows}
+        items = [item for pk, item in wanted.items() if pk in refs]
+        messages.append(_compose_one(items, first_row=rows[0], cache=cache) if items else None)
+    return messages
+
+
+def _preference_of(user) -> EmailPreference:
+    """The person's email preferences as read with them (none: the defaults)."""
     try:
-        preference = user.email_preference
+        return user.email_preference
     except EmailPreference.DoesNotExist:
-        preference = EmailPreference(user=user)
-    items = []
-    for notification in notifications:
-        found = about(notification)
-        if found is not None and _still_wanted(user, notification, found, preference):
-            items.append((notification, found))
-    if not items:
-        return None
+        return EmailPreference(user=user)
+
+
+def _compose_one(items, *, first_row, cache: dict) -> OutboxEmail:
+    user = items[0][0].recipient
     language = user.language or settings.LANGUAGE_CODE
-    with translation.override(language), timezone.override(_zone(user)):
-        return _render(user, items, first_row=rows[0])
+    zone = _zone(user)
+    with translation.override(language), timezone.override(zone):
+        return _render(user, items, first_row=first_row, cache=cache, locale=(language, zone))
 
 
 def _zone(user) -> zoneinfo.ZoneInfo:
@@ -315,18 +371,33 @@ def _zone(user) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def _render(user, items, *, first_row) -> OutboxEmail:
+# Stands for a person's unsubscribe link in a body rendered for several
+# people (``_render``); random, so that no text can contain it.
+_LINK = f"stop-{uuid.uuid4().hex}-"
+
+
+def _render(user, items, *, first_row, cache: dict, locale) -> OutboxEmail:
+    """The email of ``items`` for ``user``, in the active language and time
+    zone (``locale``: both, naming them in ``cache``). Its bodies depend on
+    the person only through their unsubscribe links: rendered once per
+    language, time zone and set of notifications told alike, the links put
+    in afterwards."""
     site = settings.SITE_URL
     domain = _domain()
-    entries = [
-        {
-            "notification": notification,
-            "about": found,
-            "sentence": sentence(notification, autoescape=False),
-            "url": site + notification.url,
-        }
-        for notification, found in items
-    ]
+    entries = []
+    for notification, found in items:
+        key = ("sentence", locale, notification.kind, notification.target_type)
+        key += (notification.actor_id, notification.subject)
+        if key not in cache:
+            cache[key] = sentence(notification, autoescape=False)
+        entries.append(
+            {
+                "notification": notification,
+                "about": found,
+                "sentence": cache[key],
+                "url": site + notification.url,
+            }
+        )
     posts = [found.post for _n, found in items]
     threads = {post.thread_id for post in posts if post is not None}
     one_thread = len(threads) == 1 and all(post is not None for post in posts)
@@ -340,7 +411,7 @@ def _render(user, items, *, first_row) -> OutboxEmail:
             headers["Message-ID"] = post_message_id(found.post)
             headers.update(_thread_headers(found.post))
             scope = f"thread:{thread.pk}"
-            stop.append((_("Stop emails from this thread"), links.url(user.pk, scope)))
+            stop.append((_("Stop emails from this thread"), scope))
         else:
             subject = f"[{found.group.name}] {entries[0]['sentence']}"
             stamp = int(notification.created_at.timestamp())
@@ -348,8 +419,7 @@ def _render(user, items, *, first_row) -> OutboxEmail:
                 f"<{notification.kind}-{notification.target_id}.{notification.pk}.{stamp}@{domain}>"
             )
             scope = f"kind:{notification.kind}"
-        kind_link = links.url(user.pk, f"kind:{notification.kind}")
-        stop.append((_("Stop emails of this kind"), kind_link))
+        stop.append((_("Stop emails of this kind"), f"kind:{notification.kind}"))
     else:
         scope = "all"
         count = len(items)
@@ -360,17 +430,30 @@ def _render(user, items, *, first_row) -> OutboxEmail:
         if one_thread:
             root = f"<thread-{threads.pop()}@{domain}>"
             headers.update({"In-Reply-To": root, "References": root})
-    stop.append((_("Stop all email"), links.url(user.pk, "all")))
-    headers.update(links.headers(user.pk, scope))
-    context = {
-        "user": user,
-        "entries": entries,
-        "stop": stop,
-        "site_url": site,
-        "notifications_url": site + reverse("notifications:list"),
-    }
-    text = render_to_string("notifications/email/notifications.txt", context)
-    html = render_to_string("notifications/email/notifications.html", context)
+    stop.append((_("Stop all email"), "all"))
+    urls = {link_scope: links.url(user.pk, link_scope) for _label, link_scope in stop}
+    if scope not in urls:
+        urls[scope] = links.url(user.pk, scope)
+    headers.update(links.headers(user.pk, scope, link=urls[scope]))
+    told = tuple(
+        (n.kind, n.target_type, n.target_id, n.actor_id, n.subject, n.url) for n, _found in items
+    )
+    key = ("bodies", locale, told)
+    if key not in cache:
+        context = {
+            "entries": entries,
+            "stop": [(label, f"{_LINK}{n}.") for n, (label, _scope) in enumerate(stop)],
+            "site_url": site,
+            "notifications_url": site + reverse("notifications:list"),
+        }
+        cache[key] = (
+            render_to_string("notifications/email/notifications.txt", context),
+            render_to_string("notifications/email/notifications.html", context),
+        )
+    text, html = cache[key]
+    for n, (_label, link_scope) in enumerate(stop):
+        text = text.replace(f"{_LINK}{n}.", urls[link_scope])
+        html = html.replace(f"{_LINK}{n}.", urls[link_scope])
     # One line: a title or name never breaks the header.
     subject = " ".join(subject.split())
     message = OutboxEmail(subject=subject, body=text, headers=headers)

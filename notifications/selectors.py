@@ -13,10 +13,11 @@ from django.http import Http404
 from discussions import permissions as discussion_permissions
 from discussions.models import Post, Report, Subscription
 from documents import permissions as document_permissions
+from documents.models import DocumentVersion
 from groups import permissions as group_permissions
-from groups.models import WorkingGroup
+from groups.models import JoinRequest, WorkingGroup
 from meetings import permissions as meeting_permissions
-from meetings.models import Meeting
+from meetings.models import ChatMessage, Meeting
 
 from .models import (
     DEFAULT_LEVEL,
@@ -126,47 +127,78 @@ def notifications_visible_to(user, *, target_types=None) -> QuerySet[Notificatio
 
 def notifications_visible_among(notifications) -> set[int]:
     """``notifications_visible_to`` for many people at once: of
-    ``notifications`` (anyone's, with ``recipient`` loaded), the ids of those
-    whose recipient may see their object now, each asked of the app that owns
-    it. Posts, meetings and minutes: a fixed number of queries
-    (``posts_audience``, ``meetings_audience``, ``minutes_audience``; deleted
-    posts are shown to no one); the rarer objects (versions, reports, join
-    requests, memberships): one query per recipient who has any."""
-    notifications = list(notifications)
-    visible: set[int] = set()
-    by_post: dict[int, list[Notification]] = {}
-    by_meeting: dict[int, list[Notification]] = {}
-    by_recipient: dict[int, list[Notification]] = {}
+    ``notifications`` (anyone's), the ids of those whose recipient may see
+    their object now, each asked of the app that owns it in batch
+    (``posts_audience``, ``reports_audience``, ``versions_audience``,
+    ``meetings_audience`` and ``minutes_audience`` for meetings, agendas and
+    minutes, ``messages_audience``, ``join_requests_audience``,
+    ``memberships_audience``; deleted posts and chat messages are shown to no
+    one): per kind of object present, one query for the objects and those of
+    ``groups.permissions.groups_audience``, whatever the number of people."""
+    by_type: dict[str, list[Notification]] = {}
     for notification in notifications:
-        if notification.target_type == TargetType.POST:
-            by_post.setdefault(notification.target_id, []).append(notification)
-        elif notification.target_type == TargetType.MEETING:
-            by_meeting.setdefault(notification.target_id, []).append(notification)
-        else:
-            by_recipient.setdefault(notification.recipient_id, []).append(notification)
-    if by_post:
-        posts = Post.objects.filter(pk__in=list(by_post), deleted_at__isnull=True)
-        recipients = {n.recipient_id for told in by_post.values() for n in told}
-        pairs = discussion_permissions.posts_audience(posts.select_related("thread"), recipients)
-        for post_id, told in by_post.items():
-            visible.update(n.pk for n in told if (post_id, n.recipient_id) in pairs)
-    if by_meeting:
-        meetings = list(Meeting.objects.filter(pk__in=list(by_meeting)))
-        recipients = {n.recipient_id for told in by_meeting.values() for n in told}
+        by_type.setdefault(notification.target_type, []).append(notification)
+    visible: set[int] = set()
+    meetings_told = [
+        n
+        for target_type in (TargetType.MEETING, TargetType.AGENDA, TargetType.MINUTES)
+        for n in by_type.pop(target_type, [])
+    ]
+    if meetings_told:
+        meetings = list(Meeting.objects.filter(pk__in={n.target_id for n in meetings_told}))
+        recipients = {n.recipient_id for n in meetings_told}
         seen = meeting_permissions.meetings_audience(meetings, recipients)
         readable = meeting_permissions.minutes_audience(meetings, recipients)
-        for meeting_id, told in by_meeting.items():
-            for n in told:
-                pairs = readable if n.kind == Kind.MINUTES_PUBLISHED else seen
-                if (meeting_id, n.recipient_id) in pairs:
-                    visible.add(n.pk)
-    for told in by_recipient.values():
-        visible.update(
-            notifications_visible_to(told[0].recipient)
-            .filter(pk__in=[n.pk for n in told])
-            .values_list("pk", flat=True)
-        )
+        for n in meetings_told:
+            minutes = n.target_type == TargetType.MINUTES or (
+                n.target_type == TargetType.MEETING and n.kind == Kind.MINUTES_PUBLISHED
+            )
+            if (n.target_id, n.recipient_id) in (readable if minutes else seen):
+                visible.add(n.pk)
+    for target_type, told in by_type.items():
+        audience = _AUDIENCE.get(target_type)
+        if audience is None:
+            continue  # shown to nobody, as in _VISIBLE
+        pairs = audience([n.target_id for n in told], {n.recipient_id for n in told})
+        visible.update(n.pk for n in told if (n.target_id, n.recipient_id) in pairs)
     return visible
+
+
+def _posts_audience(ids, user_ids):
+    posts = Post.objects.filter(pk__in=ids, deleted_at__isnull=True).select_related("thread")
+    return discussion_permissions.posts_audience(posts, user_ids)
+
+
+def _reports_audience(ids, user_ids):
+    reports = Report.objects.filter(pk__in=ids).select_related("post__thread")
+    return discussion_permissions.reports_audience(reports, user_ids)
+
+
+def _versions_audience(ids, user_ids):
+    versions = DocumentVersion.objects.filter(pk__in=ids).select_related("document")
+    return document_permissions.versions_audience(versions, user_ids)
+
+
+def _messages_audience(ids, user_ids):
+    messages = ChatMessage.objects.filter(pk__in=ids, deleted_at__isnull=True)
+    return meeting_permissions.messages_audience(messages.select_related("room"), user_ids)
+
+
+def _join_requests_audience(ids, user_ids):
+    join_requests = JoinRequest.objects.filter(pk__in=ids)
+    return group_permissions.join_requests_audience(join_requests, user_ids)
+
+
+# Per kind of object (meetings, agendas and minutes apart), the batch form of
+# _VISIBLE: (target ids, user ids) -> {(target id, user id) visible}.
+_AUDIENCE = {
+    TargetType.POST: _posts_audience,
+    TargetType.REPORT: _reports_audience,
+    TargetType.VERSION: _versions_audience,
+    TargetType.CHAT_MESSAGE: _messages_audience,
+    TargetType.JOIN_REQUEST: _join_requests_audience,
+    TargetType.MEMBERSHIP: group_permissions.memberships_audience,
+}
 
 
 def unread_count(user) -> int:
@@ -213,26 +245,70 @@ def notification_groups(user, *, limit: int = PAGE_SIZE):
 
 def group_levels(user, group) -> tuple[str | None, str]:
     """The user's own level for ``group`` (None: not chosen) and the group's default."""
-    own = GroupLevel.objects.filter(user=user, group=group).values_list("level", flat=True).first()
-    default = (
-        GroupDefaultLevel.objects.filter(group=group).values_list("level", flat=True).first()
-        or DEFAULT_LEVEL
+    return group_levels_among([(user.pk, group.pk)])[(user.pk, group.pk)]
+
+
+def group_levels_among(pairs) -> dict[tuple[int, int], tuple[str | None, str]]:
+    """``group_levels`` for many (user id, group id) pairs, in two queries:
+    per pair, the person's own level (None: not chosen) and the group's default."""
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    user_ids = {user_id for user_id, _group_id in pairs}
+    group_ids = {group_id for _user_id, group_id in pairs}
+    own = {
+        (user_id, group_id): level
+        for user_id, group_id, level in GroupLevel.objects.filter(
+            user_id__in=user_ids, group_id__in=group_ids
+        ).values_list("user_id", "group_id", "level")
+    }
+    defaults = dict(
+        GroupDefaultLevel.objects.filter(group_id__in=group_ids).values_list("group_id", "level")
     )
-    return own, default
+    return {
+        (user_id, group_id): (own.get((user_id, group_id)), defaults.get(group_id, DEFAULT_LEVEL))
+        for user_id, group_id in pairs
+    }
 
 
 def thread_level(user, thread) -> tuple[str | None, str]:
     """The level the user chose for ``thread`` (None: none) and the one that
     applies: the chosen one, else watching if they watch it, else their
-    level for its group."""
-    own = ThreadLevel.objects.filter(user=user, thread=thread).values_list("level", flat=True)
-    own = own.first()
-    if own is not None:
-        return own, own
-    if Subscription.objects.filter(user=user, thread=thread).exists():
-        return None, Level.WATCHING
-    group_own, default = group_levels(user, thread.group)
-    return None, group_own or default
+    level for its group (``thread_levels``)."""
+    return thread_levels([(user.pk, thread)])[(user.pk, thread.pk)]
+
+
+def thread_levels(pairs) -> dict[tuple[int, int], tuple[str | None, str]]:
+    """``thread_level`` for many (user id, thread) pairs at once (``thread``:
+    a Thread; its ``group_id`` is used), keyed by (user id, thread id): at
+    most four queries, the later ones only for the pairs still undecided."""
+    threads = {thread.pk: thread for _user_id, thread in pairs}
+    undecided = {(user_id, thread.pk) for user_id, thread in pairs}
+    levels: dict[tuple[int, int], tuple[str | None, str]] = {}
+    if not undecided:
+        return levels
+    chosen = ThreadLevel.objects.filter(
+        user_id__in={user_id for user_id, _pk in undecided}, thread_id__in=set(threads)
+    ).values_list("user_id", "thread_id", "level")
+    for user_id, thread_id, level in chosen:
+        if (user_id, thread_id) in undecided:
+            levels[(user_id, thread_id)] = (level, level)
+    undecided -= set(levels)
+    if undecided:
+        watched = Subscription.objects.filter(
+            user_id__in={user_id for user_id, _pk in undecided},
+            thread_id__in={pk for _user_id, pk in undecided},
+        ).values_list("user_id", "thread_id")
+        for pair in watched:
+            if pair in undecided:
+                levels[pair] = (None, Level.WATCHING)
+        undecided -= set(levels)
+    if undecided:
+        by_group = group_levels_among((user_id, threads[pk].group_id) for user_id, pk in undecided)
+        for user_id, pk in undecided:
+            group_own, default = by_group[(user_id, threads[pk].group_id)]
+            levels[(user_id, pk)] = (None, group_own or default)
+    return levels
 
 
 def preferences(user) -> tuple[list[tuple[WorkingGroup, str | None, str]], EmailPreference]:

@@ -56,10 +56,11 @@ def url(user_id: int, scope: str) -> str:
     return settings.SITE_URL + reverse("notifications:unsubscribe", args=[token(user_id, scope)])
 
 
-def headers(user_id: int, scope: str) -> dict[str, str]:
+def headers(user_id: int, scope: str, *, link: str = "") -> dict[str, str]:
     """The two headers (RFC 2369, RFC 8058) that let a mail client offer
-    "unsubscribe" and do it with one POST."""
+    "unsubscribe" and do it with one POST (``link``: the link, if made already)."""
+    link = link or url(user_id, scope)
     return {
-        "List-Unsubscribe": f"<{url(user_id, scope)}>",
+        "List-Unsubscribe": f"<{link}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

@@ -117,6 +117,14 @@ MODERATOR_ACTIONS = {
         {"minutes": "Decided.", "action": "publish"},
     ),
     "meetings:transcript": (lambda w: {"pk": w.meeting.pk}, {"minutes": "Notes."}),
+    "webinars:publish": (
+        lambda w: {"pk": w.webinar_meeting.pk},
+        {"abstract": "About it.", "presenters": "Ada; Uni A", "capacity": "40"},
+    ),
+    # Registrants' names and addresses: moderators' data, behind the gate.
+    "webinars:registrations": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:export": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
+    "webinars:attendance": (lambda w: {"pk": w.registration.pk}, {"attended": "yes"}),
     "results:create": (
         lambda w: {"group": w.group.slug},
         {"kind": "interim", "title": "A new result", "body": "Text."},
@@ -134,14 +142,6 @@ MODERATOR_ACTIONS = {
         {"reason": "Superseded."},
     ),
     "results:delete": (lambda w: {"group": w.group.slug, "slug": w.result.slug}, {}),
-    "webinars:publish": (
-        lambda w: {"pk": w.webinar_meeting.pk},
-        {"abstract": "About it.", "presenters": "Ada; Uni A", "capacity": "40"},
-    ),
-    # Registrants' names and addresses: moderators' data, behind the gate.
-    "webinars:registrations": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
-    "webinars:export": (lambda w: {"pk": w.webinar_meeting.pk}, {}),
-    "webinars:attendance": (lambda w: {"pk": w.registration.pk}, {"attended": "yes"}),
 }
 
 # name -> why it is not a moderator action.
@@ -206,6 +206,13 @@ NOT_MODERATOR_ACTIONS = {
     "accounts:profile": "a profile, for the people who share a group",
     "accounts:profile_edit": "the person's own profile",
     "accounts:set_language": "the person's own language",
+    "webinars:detail": "a public webinar's page and registration form, for everyone",
+    "webinars:registered": "the public's page after registering",
+    "webinars:privacy": "the public privacy notice for registrations",
+    "webinars:join": "a registrant's own join link, by its secret token",
+    "webinars:confirm": "a registrant confirms their own registration, by its secret token",
+    "webinars:cancel": "a registrant cancels their own registration, by its secret token",
+    "webinars:calendar": "a registrant's own calendar file, by its secret token",
     "results:site_list": "the public list of published results",
     "results:site_feed": "the public feed of published results",
     "results:list": "a group's results: public ones, drafts for its people",
@@ -214,13 +221,6 @@ NOT_MODERATOR_ACTIONS = {
     "results:version": "reading a published version",
     "results:diff": "comparing published versions",
     "results:draft": "the group's people read a draft",
-    "webinars:detail": "a public webinar's page and registration form, for everyone",
-    "webinars:registered": "the public's page after registering",
-    "webinars:privacy": "the public privacy notice for registrations",
-    "webinars:join": "a registrant's own join link, by its secret token",
-    "webinars:confirm": "a registrant confirms their own registration, by its secret token",
-    "webinars:cancel": "a registrant cancels their own registration, by its secret token",
-    "webinars:calendar": "a registrant's own calendar file, by its secret token",
 }
 
 # Whole families of URLs that are no moderator action.
@@ -333,12 +333,12 @@ def world(group, other_group, member, moderator, guest, make_user):
         invitation=groups.invitation_send(
             actor=moderator, group=group, email="invitee@example.org", role=Role.MEMBER
         ),
+        webinar_meeting=webinar_meeting,
+        registration=registration,
         result=results.result_create(
             actor=moderator, group=group, kind="interim", title="Draft result", body="Text."
         ),
         published_result=_published_result(moderator, group),
-        webinar_meeting=webinar_meeting,
-        registration=registration,
         join_request=groups.join_request_create(
             name="Jo Applicant",
             email="jo@example.org",
@@ -383,8 +383,8 @@ def snapshot() -> dict:
         "results",
         "notifications",
         "home",
-        "public_pages",
         "webinars",
+        "public_pages",
         "core",
     ):
         for model in apps.get_app_config(label).get_models():

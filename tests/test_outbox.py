@@ -26,17 +26,21 @@ pytestmark = pytest.mark.django_db
 LATER = datetime.timedelta(minutes=10)
 
 
-def compose_digest(rows):
-    """A compose callable as a caller would write one: one email for the rows."""
-    return mail.EmailMultiAlternatives(
-        subject=f"{len(rows)} new",
-        body="\n".join(row.text for row in rows),
-        headers={"Message-ID": rows[0].headers["Message-ID"]},
-    )
+def compose_digest(emails):
+    """A compose callable as a caller would write one: one message per email,
+    made of its rows."""
+    return [
+        mail.EmailMultiAlternatives(
+            subject=f"{len(rows)} new",
+            body="\n".join(row.text for row in rows),
+            headers={"Message-ID": rows[0].headers["Message-ID"]},
+        )
+        for rows in emails
+    ]
 
 
-def compose_nothing(rows):
-    return None
+def compose_nothing(emails):
+    return [None for _rows in emails]
 
 
 def test_email_queue_sends_after_commit_with_both_bodies_and_headers(
@@ -122,6 +126,95 @@ def test_send_due_drops_the_rows_if_compose_has_nothing_to_send():
     row.refresh_from_db()
     assert row.sent_at is not None and row.dropped
     assert mail.outbox == []
+
+
+calls: list[list[str]] = []
+
+
+def compose_recorded(emails):
+    """Records the recipients of each call, then composes as stored."""
+    calls.append([rows[0].to for rows in emails])
+    return compose_digest(emails)
+
+
+def compose_failing_for_bad(emails):
+    """Raises for any chunk holding an email whose subject is "bad"."""
+    if any(rows[0].subject == "bad" for rows in emails):
+        raise RuntimeError("cannot compose bad")
+    return compose_digest(emails)
+
+
+def compose_while_another_worker_sends(emails):
+    """While this worker composes its chunk, another one (a nested send_due,
+    which reads the same due rows) takes the first email and sends it."""
+    if not calls:
+        calls.append(["other worker"])
+        assert send_due(limit=1) == 1
+    return compose_digest(emails)
+
+
+@pytest.fixture
+def compose_calls():
+    calls.clear()
+    yield calls
+    calls.clear()
+
+
+def queue_many(count, *, compose, first_subject="Email 0"):
+    """``count`` emails to p0@… p<count-1>@…, each its own batch, composed by ``compose``."""
+    emails_queue(
+        OutboundEmail(
+            to=f"p{n}@example.org",
+            subject=first_subject if n == 0 else f"Email {n}",
+            text=f"Body {n}",
+            compose=compose,
+            batch_key=f"k{n}",
+        )
+        for n in range(count)
+    )
+
+
+def test_send_due_composes_in_chunks_and_sends_every_email_once(settings, compose_calls):
+    settings.OUTBOX_COMPOSE_CHUNK = 2
+    queue_many(5, compose="tests.test_outbox.compose_recorded")
+    assert send_due() == 5
+    # Three chunks of at most two emails, oldest first.
+    assert compose_calls == [
+        ["p0@example.org", "p1@example.org"],
+        ["p2@example.org", "p3@example.org"],
+        ["p4@example.org"],
+    ]
+    assert sorted(m.to[0] for m in mail.outbox) == [f"p{n}@example.org" for n in range(5)]
+    assert not OutboundEmail.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_send_due_skips_an_email_another_worker_took_between_compose_and_send(compose_calls):
+    queue_many(3, compose="tests.test_outbox.compose_while_another_worker_sends")
+    assert send_due() == 2  # the first was the other worker's
+    assert compose_calls == [["other worker"]]
+    # Every email arrived once: the one the other worker sent was not sent again.
+    assert sorted(m.to[0] for m in mail.outbox) == [f"p{n}@example.org" for n in range(3)]
+    assert OutboundEmail.objects.filter(sent_at__isnull=False, attempts=1).count() == 3
+
+
+def test_send_due_sends_the_others_if_compose_fails_for_one(settings, compose_calls):
+    queue_many(4, compose="tests.test_outbox.compose_failing_for_bad", first_subject="bad")
+    before = timezone.now()
+    assert send_due() == 4  # handled: three sent, one failed
+    assert sorted(m.to[0] for m in mail.outbox) == [f"p{n}@example.org" for n in range(1, 4)]
+    bad = OutboundEmail.objects.get(to="p0@example.org")
+    assert bad.sent_at is None and bad.attempts == 1
+    assert bad.last_error == "RuntimeError: cannot compose bad"
+    assert bad.due_at >= before + retry_delay(1)
+
+
+def test_send_due_keeps_and_retries_an_email_whose_compose_cannot_be_found():
+    queue_many(1, compose="tests.test_outbox.no_such_compose")
+    email_queue(to="plain@example.org", subject="S", text="t")
+    assert send_due() == 2
+    assert [m.to for m in mail.outbox] == [["plain@example.org"]]
+    row = OutboundEmail.objects.get(to="p0@example.org")
+    assert row.sent_at is None and row.attempts == 1 and "ImportError" in row.last_error
 
 
 def test_emails_queue_writes_many_rows_with_one_insert(django_assert_num_queries):

@@ -261,14 +261,17 @@ def queue_reminder(registration: Registration, *, offset: int, key: str) -> None
 
 def results_url(group) -> str | None:
     """The group's published results, where the app that publishes them is
-    installed (``WEBINAR_RESULTS_URL_NAME``, reversed with the group's slug)."""
+    installed (``WEBINAR_RESULTS_URL_NAME``, reversed with the group's slug as
+    ``group`` or ``slug``)."""
     name = getattr(settings, "WEBINAR_RESULTS_URL_NAME", "")
     if not name:
         return None
-    try:
-        return settings.SITE_URL + reverse(name, kwargs={"slug": group.slug})
-    except NoReverseMatch:
-        return None
+    for argument in ("group", "slug"):
+        try:
+            return settings.SITE_URL + reverse(name, kwargs={argument: group.slug})
+        except NoReverseMatch:
+            continue
+    return None
 
 
 def queue_follow_up(registration: Registration) -> None:
@@ -352,20 +355,21 @@ def _address(from_email: str) -> str:
     return parseaddr(from_email)[1] or "workspace@localhost"
 
 
-def compose(rows) -> EmailMultiAlternatives | None:
-    """Called by the outbox when a webinar email leaves: the stored text, and
-    the calendar file its row names, built from the meeting as it is now.
-    Nothing is sent for a registration deleted meanwhile."""
-    row = rows[0]
-    headers = dict(row.headers)
-    method = headers.pop(CALENDAR_HEADER, "")
-    registration = (
-        Registration.objects.select_related("webinar__meeting__group").filter(pk=row.ref).first()
-        if row.ref
-        else None
-    )
+def compose(emails: list[list]) -> list[EmailMultiAlternatives | None]:
+    """Called by the outbox when webinar emails leave (``core.outbox``: a
+    chunk of emails, each its rows): the stored text, and the calendar file
+    its row names, built from the meeting as it is now. Nothing is sent for
+    a registration deleted meanwhile. One query for the whole chunk."""
+    refs = {rows[0].ref for rows in emails if rows[0].ref}
+    registrations = Registration.objects.select_related("webinar__meeting__group").in_bulk(refs)
+    return [_compose_one(rows[0], registrations.get(rows[0].ref)) for rows in emails]
+
+
+def _compose_one(row, registration: Registration | None) -> EmailMultiAlternatives | None:
     if registration is None:
         return None
+    headers = dict(row.headers)
+    method = headers.pop(CALENDAR_HEADER, "")
     message = OutboxEmail(subject=row.subject, body=row.text, headers=headers)
     if method:
         with translation.override(row.language or settings.LANGUAGE_CODE):

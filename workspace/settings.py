@@ -112,10 +112,13 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL with synchronous=NORMAL (SQLite's advice for WAL): a commit does not
+    # wait for the disk; a killed process loses nothing committed, a power
+    # cut at most the last commits, never the file's integrity.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             # Writers queue for the database; under a rush (hundreds of
             # webinar registrations at once, bench/webinars.py) the last wait
             # longer than sqlite3's default 5 s, which would fail them.
@@ -197,7 +200,7 @@ DEMO_SEEDERS = [
 DASHBOARD_NEWS = "home.selectors.group_news"
 # What the public pages show of the apps below them: dotted paths of
 # ``section(request, group=None) -> dict | None`` (public.selectors.sections).
-PUBLIC_SECTIONS: list[str] = ["webinars.public.section", "results.public.section"]
+PUBLIC_SECTIONS: list[str] = ["results.public.section", "webinars.public.section"]
 # How long a public page is kept in the cache at most; any change of what it
 # shows drops it at once (the ``public.changed`` hook).
 PUBLIC_CACHE_SECONDS = env.int("PUBLIC_CACHE_SECONDS", default=300)
@@ -323,6 +326,13 @@ TASKS = {
 # after OUTBOX_RETRY_SECONDS, doubling each time up to OUTBOX_RETRY_MAX_SECONDS.
 OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60)
 OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+# The worker composes the due emails OUTBOX_COMPOSE_CHUNK at a time (in a
+# number of queries that does not grow with the chunk), then sends each in its
+# own transaction: access is checked again at most a chunk's sending before
+# delivery (a few seconds).
+OUTBOX_COMPOSE_CHUNK = env.int("OUTBOX_COMPOSE_CHUNK", default=50)
+if OUTBOX_COMPOSE_CHUNK < 1:
+    raise ImproperlyConfigured("OUTBOX_COMPOSE_CHUNK must be a whole number of at least 1.")
 # The safety net: every OUTBOX_SWEEP_SECONDS the worker sends what is due even
 # if the task enqueued for it was lost (a worker killed while running it).
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60)
@@ -449,8 +459,8 @@ WEBINAR_PRIVACY_NOTICE_VERSION = env.str("WEBINAR_PRIVACY_NOTICE_VERSION", defau
 WEBINAR_REGISTER_IP_RATE_LIMIT = env.str("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")
 WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.str("WEBINAR_REGISTER_EMAIL_RATE_LIMIT", default="3/3600")
 # The URL name (reversed with a group's slug) of its published results, for
-# the follow-up after a webinar; unset: the email links the join form only.
-WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="")
+# the follow-up after a webinar; empty: the email links the join form only.
+WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="results:list")
 
 LOGGING = {
     "version": 1,

@@ -39,6 +39,16 @@ PUBLIC_URL_NAMES = {
     "groups:join",
     "groups:join_thanks",
     "meetings:feed",  # a calendar program's fetch, authorised by the secret token alone
+    # Public webinars: the page with its registration form, the page after
+    # registering, the privacy notice; a registrant's own links, authorised
+    # by their secret token alone (join, confirm, cancel, calendar file).
+    "webinars:detail",
+    "webinars:registered",
+    "webinars:privacy",
+    "webinars:join",
+    "webinars:confirm",
+    "webinars:cancel",
+    "webinars:calendar",
     # The public side: the home at / (the person's own home once signed in),
     # the same page for everyone at /public/, and a page per group.
     "public:home",
@@ -52,16 +62,6 @@ PUBLIC_URL_NAMES = {
     "results:detail",
     "results:version",
     "results:diff",
-    # Public webinars: the page with its registration form, the page after
-    # registering, the privacy notice; a registrant's own links, authorised
-    # by their secret token alone (join, confirm, cancel, calendar file).
-    "webinars:detail",
-    "webinars:registered",
-    "webinars:privacy",
-    "webinars:join",
-    "webinars:confirm",
-    "webinars:cancel",
-    "webinars:calendar",
 }
 
 

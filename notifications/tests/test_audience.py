@@ -80,7 +80,7 @@ def test_groups_and_meetings_audience_agree_with_the_rules_for_one(
 
 def test_notifications_visible_among_agrees_with_notifications_visible_to(
     thread, opening_post, group, member, guest, moderator, organiser, expired_guest,
-    removed_member, outsider,
+    removed_member, outsider, media_root, django_assert_max_num_queries,
 ):  # fmt: skip
     """Every kind of object, hidden, deleted and moved included, for people
     with every kind of access: the batch answer is the one-person answer."""
@@ -88,8 +88,10 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
 
     from django.utils import timezone
 
+    from documents import services as documents
+    from documents.tests.conftest import PDF, upload
     from groups.models import JoinRequest, Membership
-    from meetings.models import Meeting
+    from meetings.models import ChatMessage, ChatRoom, Meeting
     from notifications import selectors
     from notifications.models import Kind, Notification, TargetType
 
@@ -107,6 +109,15 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
         group=group, name="Applicant", email="a@example.org", motivation="Hi"
     )
     membership = Membership.objects.get(user=guest, group=group)
+    room = ChatRoom.objects.create(group=group)
+    said, unsaid = (
+        ChatMessage.objects.create(room=room, author=member, body=body, body_html=body, seq=seq)
+        for seq, body in enumerate(["Hello", "Gone"], start=1)
+    )
+    ChatMessage.objects.filter(pk=unsaid.pk).update(deleted_at=timezone.now())
+    document = documents.document_upload(
+        actor=member, group=group, uploaded=upload("plan.pdf", PDF), title="Plan"
+    )
     targets = [
         (Kind.MENTION, TargetType.POST, opening_post.pk),
         (Kind.REPLY, TargetType.POST, hidden.pk),
@@ -116,6 +127,11 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
         (Kind.MINUTES_PUBLISHED, TargetType.MEETING, meeting.pk),
         (Kind.JOIN_REQUEST, TargetType.JOIN_REQUEST, join_request.pk),
         (Kind.GUEST_EXPIRING, TargetType.MEMBERSHIP, membership.pk),
+        (Kind.MENTION, TargetType.CHAT_MESSAGE, said.pk),
+        (Kind.MENTION, TargetType.CHAT_MESSAGE, unsaid.pk),
+        (Kind.MENTION, TargetType.AGENDA, meeting.pk),
+        (Kind.MENTION, TargetType.MINUTES, meeting.pk),
+        (Kind.DOCUMENT_NEW, TargetType.VERSION, document.current_version_id),
     ]
     Notification.objects.bulk_create(
         (
@@ -136,8 +152,11 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
     expected = set()
     for person in people:
         expected |= set(selectors.notifications_visible_to(person).values_list("pk", flat=True))
-    every = Notification.objects.select_related("recipient")
-    assert selectors.notifications_visible_among(every) == expected
+    every = list(Notification.objects.all())
+    # Per kind of object, the objects and the people of their groups: a
+    # number of queries that does not grow with the people.
+    with django_assert_max_num_queries(25):
+        assert selectors.notifications_visible_among(every) == expected
     assert expected  # some are visible, and not all
     assert len(expected) < len(people) * len(targets)
 

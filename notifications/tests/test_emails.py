@@ -19,6 +19,7 @@ from documents.tests.conftest import PDF, upload
 from groups import services as groups
 from groups.models import Membership, Role
 from notifications import emails, services
+from notifications import unsubscribe as links
 from notifications.models import EmailPreference, Kind, Level, Notification
 from notifications.tests.conftest import handle
 from notifications.tests.test_kinds import invite, join_new, request_to_join, schedule
@@ -300,6 +301,48 @@ def test_three_notifications_within_the_hold_go_out_as_one_email(
     assert "/unsubscribe/" in message["List-Unsubscribe"]
 
 
+# --- Composed a chunk at a time ---------------------------------------------------------
+
+
+def emails_of(people) -> list[list[OutboundEmail]]:
+    """The outbox's view of the people's waiting emails: per person, their rows."""
+    return [list(rows_for(person).order_by("created_at", "pk")) for person in people]
+
+
+@pytest.mark.parametrize("size", [5, 20])
+def test_a_chunk_of_emails_is_composed_with_the_same_queries_whatever_its_size(
+    size, group, thread, moderator, make_user, django_assert_num_queries
+):
+    services.group_default_level_set(actor=moderator, group=group, level=Level.WATCHING)
+    people = [
+        join_new(group, f"c{size}-{number}@example.org", f"Chunk {number}")
+        for number in range(size)
+    ]
+    type(people[0]).objects.filter(pk=people[0].pk).update(language="de")
+    discussions.post_create(actor=moderator, thread=thread, body="The plan, in short")
+    schedule(moderator, group, title="Chunk session")
+    # Muted during the hold: that post is not emailed.
+    services.thread_level_set(user=people[1], thread=thread, level=Level.MUTED)
+    chunk = emails_of(people)
+    assert all(len(rows) == 2 for rows in chunk)  # a post and a meeting each
+    # The notifications (1); who may see them: the posts and the meetings (2),
+    # their groups' people (2 + 4); what they are about (2); thread levels (4).
+    with django_assert_num_queries(15):
+        messages = emails.compose(chunk)
+    assert len(messages) == size
+    german, muted, *others = messages
+    assert german.subject == "2 neue Benachrichtigungen"
+    assert "Chunk session" in muted.subject and "The plan" not in muted.body
+    for message in others:
+        assert message.subject == "2 new notifications"
+        assert "The plan, in short" in message.body and "Chunk session" in message.body
+    # Bodies alike are rendered once, but each carries its own person's links.
+    for person, message in zip(people, messages, strict=True):
+        link = message.extra_headers["List-Unsubscribe"].strip("<>")
+        assert links.read(link.rstrip("/").rsplit("/", 1)[1])[0] == person.pk
+        assert link in message.body and link in message.alternatives[0].content
+
+
 # --- Access and content checked again when sent ----------------------------------------
 
 
@@ -451,7 +494,8 @@ def test_post_emails_carry_thread_headers_and_a_stable_message_id(
     assert message["Subject"] == "[Fair migration] Labour pathways"
     # Composed again (a resend after a crash), the same Message-ID.
     row = rows_for(member).order_by("pk").last()
-    assert emails.compose([row]).extra_headers["Message-ID"] == message["Message-ID"]
+    (again,) = emails.compose([[row]])
+    assert again.extra_headers["Message-ID"] == message["Message-ID"]
 
 
 def test_one_click_unsubscribe_from_the_header_stops_that_thread(

@@ -472,3 +472,10 @@ def test_registration_confirm_refused_if_deleted_meanwhile(webinar):
         services.registration_confirm(registration=registration)
     with pytest.raises(ValidationError):
         services.registration_cancel(registration=registration)
+
+
+def test_follow_up_links_the_groups_published_results_by_default(webinar, webinar_meeting):
+    confirmed(webinar, "rita@example.org")
+    services.follow_ups_send(now=webinar_meeting.ends_at + datetime.timedelta(minutes=1))
+    message = sent_to("rita@example.org")[-1]
+    assert f"/groups/{webinar_meeting.group.slug}/results/" in message.body
