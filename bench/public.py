@@ -113,9 +113,10 @@ class Browser:
                 content = response.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # The server closed an idle keep-alive connection: a browser reconnects.
+                # The server closed an idle keep-alive connection: a browser
+                # reconnects (for a GET; a POST that got no answer is counted).
                 self.connection.close()
-                if attempt:
+                if attempt or method != "GET":
                     raise
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
