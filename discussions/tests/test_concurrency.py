@@ -7,46 +7,18 @@ write is lost, every revision is kept with its own number, positions stay
 distinct, and the log, the events and the rows tell the same story.
 """
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from core.models import StreamEvent
 from core.realtime import last_seq
 from discussions import services
 from discussions.models import Post, Reaction, Thread
 from groups.models import AuditEntry, Role
+from tests.concurrency import errors, run_together
 from tests.fixtures.people import enable_mfa, join
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-TIMEOUT = 60
-
-
-def run_together(*jobs):
-    """Runs each job in its own thread, all released at once; returns what each
-    returned or raised. Each thread closes its connection when done."""
-    barrier = threading.Barrier(len(jobs))
-    outcomes = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait(timeout=TIMEOUT)
-            outcomes[index] = job()
-        except BaseException as error:  # handed to the test to judge
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a job did not finish"
-    return outcomes
 
 
 def repeat(times, action):
@@ -54,10 +26,6 @@ def repeat(times, action):
         return [action(i) for i in range(times)]
 
     return job
-
-
-def errors(outcomes):
-    return [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
 
 
 @pytest.fixture

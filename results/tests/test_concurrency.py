@@ -6,9 +6,9 @@ with no gap and no failed write."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from discussions.tests.test_concurrency import errors, run_together
 from results import services
 from results.models import Result
+from tests.concurrency import errors, run_together
 from tests.fixtures.people import enable_mfa, join
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,43 +4,19 @@ webinar's row lock decides; on SQLite writers queue (``BEGIN IMMEDIATE``).
 Run with ``DATABASE_URL=postgres://...`` for the PostgreSQL case."""
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from meetings.models import Meeting
+from tests.concurrency import run_together
 from webinars import services
 from webinars.models import Registration, Webinar
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 State = Registration.State
-TIMEOUT = 120
 PEOPLE = 50
-
-
-def run_together(jobs):
-    barrier = threading.Barrier(len(jobs))
-    outcomes = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait(timeout=TIMEOUT)
-            outcomes[index] = job()
-        except BaseException as error:  # handed to the test to judge
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a job did not finish"
-    return outcomes
 
 
 @pytest.fixture
@@ -84,7 +60,7 @@ def test_fifty_confirmations_at_once_never_exceed_the_capacity(nearly_full):
         for number in range(PEOPLE)
     ]
     outcomes = run_together(
-        [lambda r=r: services.registration_confirm(registration=r) for r in pending]
+        *[lambda r=r: services.registration_confirm(registration=r) for r in pending]
     )
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
     states = [o.state for o in outcomes]
@@ -108,7 +84,7 @@ def test_fifty_registrations_at_once_each_stored_once(nearly_full):
         )
         for number in range(PEOPLE)
     ]
-    outcomes = run_together(jobs)
+    outcomes = run_together(*jobs)
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
     assert nearly_full.registrations.filter(state=State.PENDING).count() == PEOPLE - 9
     assert nearly_full.registrations.filter(email__iexact="same@example.org").count() == 1
