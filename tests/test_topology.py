@@ -30,8 +30,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
-from django.shortcuts import resolve_url
 from django.test import override_settings
+from django.urls import reverse
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -298,15 +298,15 @@ def test_login_through_nginx_gives_a_session_both_processes_accept(topology, mak
     user = make_user("topology@example.org")
     session = log_in(topology.nginx, user.email, password)
 
-    # The dashboard (LOGIN_REDIRECT_URL) is for signed-in people only ...
-    dashboard = resolve_url(settings.LOGIN_REDIRECT_URL)
-    anonymous = fetch(topology.nginx + dashboard)
+    # A member page (the notifications) is for signed-in people only ...
+    members_only = reverse("notifications:list")
+    anonymous = fetch(topology.nginx + members_only)
     assert anonymous.status == 302
     assert anonymous.headers["Location"].startswith("/accounts/login/")
 
     # ... and the session made through nginx opens it on either process.
     for base_url in (topology.nginx, topology.web_a, topology.web_b):
-        page = fetch(base_url + dashboard, headers={"Cookie": f"sessionid={session}"})
+        page = fetch(base_url + members_only, headers={"Cookie": f"sessionid={session}"})
         assert page.status == 200, (base_url, page.status, page.headers.get("Location"))
         assert 'action="/accounts/logout/"' in page.text  # the signed-in header
 
