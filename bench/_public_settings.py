@@ -1,4 +1,4 @@
-"""Settings of ``bench/public.py``'s daphne: the project's settings (or those
+"""Settings of ``bench/public_site.py``'s daphne: the project's settings (or those
 ``BENCH_PUBLIC_BASE_SETTINGS`` names) with a URLconf that adds the bare views
 beside ours (``bench/_public_urls.py``), so that both pass the same daphne,
 ASGI handler and middleware."""

@@ -1,4 +1,4 @@
-"""The URLconf of ``bench/public.py``: the bare views, then the project's
+"""The URLconf of ``bench/public_site.py``: the bare views, then the project's
 URLs. A bare view answers the bytes of one of our pages as captured from our
 view in the same run (files in ``BENCH_PUBLIC_CAPTURE``, read once, on the
 first request, which comes after the capture): what answering that page costs

@@ -1,6 +1,6 @@
 """The public pages under anonymous load, and 500 registrations at once.
 
-    .venv/bin/python bench/public.py [--clients 8] [--requests 300] [--warmup 30]
+    .venv/bin/python bench/public_site.py [--clients 8] [--requests 300] [--warmup 30]
         [--rounds 3] [--registrations 500] [--capacity 100] [--register-clients 100]
 
 One daphne (production settings: DEBUG off; the embedded SQLite file, or
@@ -37,6 +37,9 @@ and at p99 (each is the worse of the two); ``lost`` = 0, ``duplicates`` = 0,
 confirmed <= capacity, confirmed + waiting = sent, no 5xx answer
 (``failed_answers``; daphne's exceptions are counted in ``server_errors``).
 The script exits 0 either way; the last line is one JSON object.
+
+(Named ``public_site`` because scripts here run with ``bench/`` first on the
+path: a ``public.py`` would hide the ``public`` package aiosmtpd imports.)
 """
 
 import argparse
