@@ -6,7 +6,8 @@ Sets Django up itself (production settings: DEBUG off) on a throwaway test
 database made and dropped with django.test.utils.setup_databases /
 teardown_databases: a SQLite file in the temp directory, or a
 ``bench_notify_<pid>`` database on the server ``DATABASE_URL`` names. A real
-SMTP server (aiosmtpd, ``tests.smtp``) runs in a thread of this process.
+SMTP server (aiosmtpd) runs in a process of its own (``--no-smtp-process``:
+in a thread of this one, ``tests.smtp``'s server).
 
 Three parts, each against a bare baseline in the same run:
 
@@ -37,6 +38,7 @@ ratio_send >= 0.5, digest_cpu_s_per_1000 <= 3. The last line is one JSON object.
 """
 
 import argparse
+import contextlib
 import email
 import email.policy
 import os
@@ -65,6 +67,12 @@ def parse_args():
     parser.add_argument("--emails", type=int, default=2000)
     parser.add_argument("--digests", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--smtp-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the SMTP server in a process of its own (default) or in a thread of this one",
+    )
     return parser.parse_args()
 
 
@@ -315,6 +323,74 @@ class CountingMailbox:
         return self.count
 
 
+def _serve_smtp(port: int, count, first, ready, stop) -> None:
+    """The SMTP server's process: counts what it receives (``count``, shared)
+    and hands the first message's bytes back (``first``, a queue)."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            with count.get_lock():
+                if count.value == 0:
+                    first.put(envelope.content)
+                count.value += 1
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+class ProcessMailbox:
+    """A real SMTP server (aiosmtpd) in a process of its own, as a mail server
+    is: its work does not share this process's interpreter with the worker's
+    or the bare loop's."""
+
+    def __init__(self, port, count, first):
+        self.port = port
+        self._count = count
+        self._first_queue = first
+        self._first = None
+
+    @property
+    def first(self):
+        if self._first is None:
+            raw = self._first_queue.get(timeout=30)
+            self._first = email.message_from_bytes(raw, policy=email.policy.default)
+        return self._first
+
+    def wait_for_count(self, count: int, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self._count.value < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self._count.value
+
+
+@contextlib.contextmanager
+def smtp_process():
+    import multiprocessing
+
+    from tests.servers import free_port
+
+    context = multiprocessing.get_context("spawn")
+    port = free_port()
+    count, first = context.Value("i", 0), context.Queue()
+    ready, stop = context.Event(), context.Event()
+    process = context.Process(target=_serve_smtp, args=(port, count, first, ready, stop))
+    process.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("The SMTP server did not start")
+        yield ProcessMailbox(port, count, first)
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+
+
 def peak_while_sending() -> int:
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -336,7 +412,8 @@ def main() -> None:
     old_config = setup_databases(verbosity=0, interactive=False)
     figures: dict = {}
     try:
-        with smtp_server(CountingMailbox) as mailbox:
+        server = smtp_process() if args.smtp_process else smtp_server(CountingMailbox)
+        with server as mailbox:
             mailers = {
                 "default": {
                     "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
