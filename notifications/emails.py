@@ -135,98 +135,96 @@ def _quote(group: WorkingGroup, text: str) -> str:
     return "" if group.emails_without_text else text
 
 
+def _about_each(objects, notifications, describe) -> dict[int, About]:
+    """``{notification pk: About}`` for the notifications whose object is among
+    ``objects`` (a queryset, read in one query; an object not found there —
+    deleted, hidden — tells nothing), each described by ``describe(n, obj)``."""
+    found = objects.in_bulk({n.target_id for n in notifications})
+    return {n.pk: describe(n, found[n.target_id]) for n in notifications if n.target_id in found}
+
+
 def _about_posts(notifications) -> dict[int, About]:
     posts = Post.objects.select_related("thread__group", "parent").filter(
-        pk__in={n.target_id for n in notifications}, deleted_at__isnull=True, hidden=False
+        deleted_at__isnull=True, hidden=False
     )
-    found = {}
-    for post in posts:
-        group = post.thread.group
-        found[post.pk] = About(group=group, text=_quote(group, post.body), post=post)
-    return {n.pk: found[n.target_id] for n in notifications if n.target_id in found}
+    return _about_each(
+        posts,
+        notifications,
+        lambda n, post: About(
+            group=post.thread.group, text=_quote(post.thread.group, post.body), post=post
+        ),
+    )
 
 
 def _about_reports(notifications) -> dict[int, About]:
-    reports = Report.objects.select_related("post__thread__group")
-    reports = reports.in_bulk({n.target_id for n in notifications})
-    about = {}
-    for n in notifications:
-        report = reports.get(n.target_id)
-        if report is not None:
-            group = report.post.thread.group
-            about[n.pk] = About(group=group, text=_quote(group, report.reason))
-    return about
+    return _about_each(
+        Report.objects.select_related("post__thread__group"),
+        notifications,
+        lambda n, report: About(
+            group=report.post.thread.group, text=_quote(report.post.thread.group, report.reason)
+        ),
+    )
 
 
 def _about_versions(notifications) -> dict[int, About]:
-    versions = DocumentVersion.objects.select_related("document__group")
-    versions = versions.in_bulk({n.target_id for n in notifications})
-    about = {}
-    for n in notifications:
-        version = versions.get(n.target_id)
-        if version is not None:
-            group = version.document.group
-            about[n.pk] = About(group=group, text=_quote(group, version.change_note))
-    return about
+    return _about_each(
+        DocumentVersion.objects.select_related("document__group"),
+        notifications,
+        lambda n, version: About(
+            group=version.document.group,
+            text=_quote(version.document.group, version.change_note),
+        ),
+    )
+
+
+def _describe_meeting(n, meeting) -> About:
+    text = ""
+    if n.kind == Kind.MINUTES_PUBLISHED:
+        text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
+    return About(
+        group=meeting.group,
+        text=text,
+        when=meeting.starts_at,
+        join_link=meeting.video_link if n.kind == Kind.MEETING_SOON else "",
+    )
 
 
 def _about_meetings(notifications) -> dict[int, About]:
-    meetings = Meeting.objects.select_related("group").in_bulk({n.target_id for n in notifications})
-    about = {}
-    for n in notifications:
-        meeting = meetings.get(n.target_id)
-        if meeting is None:
-            continue
-        join_link = meeting.video_link if n.kind == Kind.MEETING_SOON else ""
-        text = ""
-        if n.kind == Kind.MINUTES_PUBLISHED:
-            text = _quote(meeting.group, Truncator(meeting.minutes).words(MINUTES_WORDS))
-        about[n.pk] = About(
-            group=meeting.group, text=text, when=meeting.starts_at, join_link=join_link
-        )
-    return about
+    return _about_each(Meeting.objects.select_related("group"), notifications, _describe_meeting)
 
 
 def _about_chat_messages(notifications) -> dict[int, About]:
-    messages = ChatMessage.objects.select_related("room__group").filter(
-        pk__in={n.target_id for n in notifications}, deleted_at__isnull=True
+    return _about_each(
+        ChatMessage.objects.select_related("room__group").filter(deleted_at__isnull=True),
+        notifications,
+        lambda n, message: About(
+            group=message.room.group, text=_quote(message.room.group, message.body)
+        ),
     )
-    found = {}
-    for message in messages:
-        group = message.room.group
-        found[message.pk] = About(group=group, text=_quote(group, message.body))
-    return {n.pk: found[n.target_id] for n in notifications if n.target_id in found}
 
 
 def _about_meeting_texts(field: str):
     """A mention in a meeting's agenda or minutes: the meeting's time and
     the beginning of that text."""
 
+    def describe(n, meeting) -> About:
+        text = Truncator(getattr(meeting, field)).words(MINUTES_WORDS)
+        return About(group=meeting.group, text=_quote(meeting.group, text), when=meeting.starts_at)
+
     def about_texts(notifications) -> dict[int, About]:
-        meetings = Meeting.objects.select_related("group")
-        meetings = meetings.in_bulk({n.target_id for n in notifications})
-        about = {}
-        for n in notifications:
-            meeting = meetings.get(n.target_id)
-            if meeting is not None:
-                text = Truncator(getattr(meeting, field)).words(MINUTES_WORDS)
-                about[n.pk] = About(
-                    group=meeting.group, text=_quote(meeting.group, text), when=meeting.starts_at
-                )
-        return about
+        return _about_each(Meeting.objects.select_related("group"), notifications, describe)
 
     return about_texts
 
 
 def _about_join_requests(notifications) -> dict[int, About]:
-    requests = JoinRequest.objects.select_related("group")
-    requests = requests.in_bulk({n.target_id for n in notifications})
-    about = {}
-    for n in notifications:
-        request = requests.get(n.target_id)
-        if request is not None:
-            about[n.pk] = About(group=request.group, text=_quote(request.group, request.motivation))
-    return about
+    return _about_each(
+        JoinRequest.objects.select_related("group"),
+        notifications,
+        lambda n, request: About(
+            group=request.group, text=_quote(request.group, request.motivation)
+        ),
+    )
 
 
 # One entry per target type, for many notifications at once (one query):
