@@ -7,4 +7,11 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
-        from . import checks  # noqa: F401 (registers the system checks)
+        from . import (
+            checks,  # noqa: F401 (registers the system checks)
+            hooks,
+            public_cache,
+        )
+
+        # Drops the cached public pages whenever what one shows changes.
+        hooks.register("public.changed", public_cache.public_changed)

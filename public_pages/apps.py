@@ -10,8 +10,4 @@ class PublicConfig(AppConfig):
     verbose_name = _("Public pages")
 
     def ready(self):
-        from core import hooks
-
-        from . import cache, checks  # noqa: F401 (checks registers itself)
-
-        hooks.register("public.changed", cache.public_changed)
+        from . import checks  # noqa: F401 (checks registers itself)

@@ -3,7 +3,7 @@ their own home there), the same page at ``/public/`` for everyone, and a page
 per group.
 
 For visitors (not signed in) a page is served from the cache
-(``public_pages.cache``, per language and path) and sets no session cookie: nothing here touches
+(``core.public_cache``, per language and path) and sets no session cookie: nothing here touches
 ``request.session`` beyond asking whether someone is signed in, which reads no
 cookie that is not there. The one per-visitor part of a page, the CSRF token
 of the language switch, is stored as a placeholder and filled in per request.
@@ -11,22 +11,17 @@ of the language switch, is stored as a placeholder and filled in per request.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from core import public_cache
 from groups.decorators import mfa_gate
 from groups.views import dashboard
 
-from . import cache, permissions, selectors, services
+from . import permissions, selectors, services
 from .forms import IntroductionForm
-
-# Stands for the CSRF token in a cached page; letters only, so templates
-# leave it as it is.
-CSRF_PLACEHOLDER = "publicpagecsrftokenplaceholder"
 
 
 def _home_page(request, csrf_token: str):
@@ -61,45 +56,25 @@ def _render_sections(request, found: list[dict], csrf_token: str) -> list[str]:
     ]
 
 
-def _public_page(request, page, *args) -> HttpResponse:
-    """The page ``page(request, csrf_token, *args) -> (template, context,
-    seconds it stays true or None)`` rendered; for visitors through the cache,
-    without the messages of the visitor who happened to fill it (a "signed
-    out" notice stays for the next page that is not cached)."""
-    if request.user.is_authenticated:
-        template, context, _seconds = page(request, get_token(request), *args)
-        return render(request, template, context)
-    key = cache.page_key(get_language(), request.path)
-    content = cache.page_get(key)
-    if content is None:
-        template, context, seconds = page(request, CSRF_PLACEHOLDER, *args)
-        # Nothing of this visitor in what the next ones get: no messages, no
-        # CSP nonce (the policy needs none: scripts come from the site itself).
-        context.update(csrf_token=CSRF_PLACEHOLDER, messages=(), csp_nonce=None)
-        content = render(request, template, context).content
-        cache.page_set(key, content, seconds=seconds)
-    return HttpResponse(content.replace(CSRF_PLACEHOLDER.encode(), get_token(request).encode()))
-
-
 @login_not_required
 def home(request):
     """``/``: the person's own home when signed in, the public home otherwise."""
     if request.user.is_authenticated:
         return dashboard(request)
-    return _public_page(request, _home_page)
+    return public_cache.serve(request, _home_page)
 
 
 @login_not_required
 def about(request):
     """The public home, for everyone (signed-in people see what visitors see)."""
-    return _public_page(request, _home_page)
+    return public_cache.serve(request, _home_page)
 
 
 @login_not_required
 def group_page(request, slug):
     """A group's public page: its public summary, its public sections, the
     people who chose to be listed and the mix of sectors."""
-    return _public_page(request, _group_page, slug)
+    return public_cache.serve(request, _group_page, slug)
 
 
 def introduction_edit(request):

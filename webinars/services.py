@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core import hooks
 from core.models import OutboundEmail
@@ -100,6 +101,47 @@ def webinar_publish(
     return webinar
 
 
+def webinar_unpublish(*, actor, webinar: Webinar) -> Webinar:
+    """Takes the public page of ``webinar`` down (registration closes with
+    it); publishing it again brings it back. Refused (ValidationError
+    "registered") for a webinar still to come, not cancelled, for which
+    anyone holds or waits for a registration: they are told through a
+    cancellation of the meeting, never by a page that is simply gone. Their
+    personal links keep working. PermissionDenied unless
+    ``permissions.can_publish``.
+    Audited; calls ``public.changed``."""
+    permissions.check_publish(actor, webinar.meeting)
+    with transaction.atomic():
+        webinar = Webinar.objects.select_for_update().select_related("meeting").get(pk=webinar.pk)
+        if webinar.published_at is None:
+            return webinar
+        meeting = webinar.meeting
+        to_come = meeting.status != Meeting.Status.CANCELLED and meeting.ends_at > timezone.now()
+        active = to_come and webinar.registrations.filter(state__in=ACTIVE).count()
+        if active:
+            raise ValidationError(
+                ngettext(
+                    "%(count)d person is registered or waiting: cancel the webinar "
+                    "to tell them, then take it down.",
+                    "%(count)d people are registered or waiting: cancel the webinar "
+                    "to tell them, then take it down.",
+                    active,
+                )
+                % {"count": active},
+                code="registered",
+            )
+        webinar.published_at = None
+        webinar.save(update_fields=["published_at"])
+        audit(
+            group=webinar.meeting.group,
+            actor=actor,
+            action="webinar.unpublished",
+            summary=webinar.meeting.title,
+        )
+        _public_changed(webinar)
+    return webinar
+
+
 def _invite_presenters(actor, meeting: Meeting, presenters: list[tuple]) -> list[str]:
     access_until = meeting.ends_at + datetime.timedelta(days=settings.WEBINAR_PRESENTER_GUEST_DAYS)
     invited = []
@@ -147,6 +189,8 @@ def registration_refusal(webinar: Webinar, *, now=None) -> str | None:
     """Why nobody can register for ``webinar`` now, or None."""
     now = now or timezone.now()
     meeting = webinar.meeting
+    if not webinar.is_public:
+        return _("This webinar is not published; registration is closed.")
     if meeting.status == Meeting.Status.CANCELLED:
         return _("This webinar is cancelled.")
     if now >= meeting.starts_at:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("w/<str:token>/cancel/", views.cancel, name="cancel"),
     path("w/<str:token>/calendar.ics", views.calendar, name="calendar"),
     path("meetings/<int:pk>/webinar/", views.publish, name="publish"),
+    path("meetings/<int:pk>/webinar/unpublish/", views.unpublish, name="unpublish"),
     path("meetings/<int:pk>/registrations/", views.registrations, name="registrations"),
     path("meetings/<int:pk>/registrations.csv", views.export, name="export"),
     path("webinars/registrations/<int:pk>/attendance/", views.attendance, name="attendance"),

@@ -9,24 +9,21 @@ unknown token gets a 404 page that says so.
 """
 
 import csv
-import hashlib
 from functools import wraps
 
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from core import ratelimit
+from core import public_cache, ratelimit
 from groups.decorators import mfa_gate
 from meetings.models import Meeting
 
@@ -57,98 +54,62 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 @login_not_required
 def webinar_detail(request, pk):
+    """The webinar's public page with its registration form; for visitors
+    served from the public pages' cache (no query when stored)."""
+    if request.method != "POST":
+        return public_cache.serve(request, _webinar_page, pk)
     webinar = permissions.access_public_webinar(pk)
-    form = RegistrationForm(request.POST or None)
-    status = 200
+    form = RegistrationForm(request.POST)
+    status = 400
     limited = None
-    if request.method == "POST":
+    if not ratelimit.hit(
+        f"webinar-ip:{_client_ip(request)}", settings.WEBINAR_REGISTER_IP_RATE_LIMIT
+    ):
+        limited, status = "ip", 429
+    elif form.is_valid():
+        data = form.cleaned_data
+        if data["website"]:  # the honeypot stays empty for people
+            return redirect("webinars:registered", pk=webinar.pk)
         if not ratelimit.hit(
-            f"webinar-ip:{_client_ip(request)}", settings.WEBINAR_REGISTER_IP_RATE_LIMIT
+            f"webinar-email:{data['email'].strip().lower()}",
+            settings.WEBINAR_REGISTER_EMAIL_RATE_LIMIT,
         ):
-            limited, status = "ip", 429
-        elif form.is_valid():
-            data = form.cleaned_data
-            if data["website"]:  # the honeypot stays empty for people
-                return redirect("webinars:registered", pk=webinar.pk)
-            if not ratelimit.hit(
-                f"webinar-email:{data['email'].strip().lower()}",
-                settings.WEBINAR_REGISTER_EMAIL_RATE_LIMIT,
-            ):
-                limited, status = "email", 429
-            else:
-                try:
-                    services.registration_create(
-                        webinar=webinar,
-                        name=data["name"],
-                        email=data["email"],
-                        affiliation=data["affiliation"],
-                        keep_informed=data["keep_informed"],
-                        language=translation.get_language() or settings.LANGUAGE_CODE,
-                        time_zone=data["time_zone"],
-                    )
-                except ValidationError as error:
-                    form.add_error(None, " ".join(error.messages))
-                    status = 400
-                else:
-                    return redirect("webinars:registered", pk=webinar.pk)
+            limited, status = "email", 429
         else:
-            status = 400
-        return _detail_page(request, webinar, form, limited=limited, status=status)
-    if request.GET or request.user.is_authenticated:
-        return _detail_page(request, webinar, form)
-    return _cached_detail_page(request, webinar, form)
+            try:
+                services.registration_create(
+                    webinar=webinar,
+                    name=data["name"],
+                    email=data["email"],
+                    affiliation=data["affiliation"],
+                    keep_informed=data["keep_informed"],
+                    language=translation.get_language() or settings.LANGUAGE_CODE,
+                    time_zone=data["time_zone"],
+                )
+            except ValidationError as error:
+                form.add_error(None, " ".join(error.messages))
+            else:
+                return redirect("webinars:registered", pk=webinar.pk)
+    template, context, _seconds = _webinar_page(request, None, pk, webinar=webinar, form=form)
+    return render(request, template, {**context, "rate_limited": limited}, status=status)
 
 
-def _detail_page(request, webinar, form, *, limited=None, status=200, **context):
-    return render(
-        request,
-        "webinars/webinar_detail.html",
-        {
-            **selectors.public_webinar_context(webinar),
-            "form": form,
-            "rate_limited": limited,
-            "closed": services.registration_refusal(webinar),
-            **context,
-        },
-        status=status,
-    )
-
-
-# Stands for the CSRF token in a page rendered once for every visitor.
-CSRF_PLACEHOLDER = "csrf-placeholder-4c1f0e9b2d"
-PAGE_CACHE_SECONDS = 300
-
-
-def _cached_detail_page(request, webinar, form):
-    """The empty page for visitors, rendered once per language and state of
-    what it shows: the key holds the meeting's revision (raised by every
-    change of the meeting and the announcement), the places left, whether
-    registration is open and the group's name. Only the CSRF token differs
-    between visitors; it is put in at each request (which sets its cookie,
-    as rendering it would). Nothing of the visitor is in the stored page:
-    it is rendered with no messages and for an anonymous visitor only."""
-    meeting = webinar.meeting
-    held = selectors.places_held(webinar)
+def _webinar_page(request, csrf_token, pk, *, webinar=None, form=None):
+    """The page for ``core.public_cache.serve``: 404 unless the webinar is
+    public. A stored page stays true until registration closes at the start
+    (every other change of what it shows calls ``public.changed``)."""
+    webinar = webinar or permissions.access_public_webinar(pk)
     closed = services.registration_refusal(webinar)
-    key = "webinar-page:" + ":".join(
-        str(part)
-        for part in (
-            webinar.pk,
-            translation.get_language(),
-            meeting.revision,
-            meeting.status,
-            held,
-            webinar.capacity,
-            bool(closed),
-            hashlib.sha256(meeting.group.name.encode()).hexdigest()[:16],
-        )
-    )
-    html = cache.get(key)
-    if html is None:
-        response = _detail_page(request, webinar, form, csrf_token=CSRF_PLACEHOLDER, messages=())
-        html = response.content.decode()
-        cache.set(key, html, PAGE_CACHE_SECONDS)
-    return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)))
+    context = {
+        **selectors.public_webinar_context(webinar),
+        "form": form or RegistrationForm(),
+        "rate_limited": None,
+        "closed": closed,
+    }
+    if csrf_token is not None:
+        context["csrf_token"] = csrf_token
+    seconds = None if closed else (webinar.meeting.starts_at - timezone.now()).total_seconds()
+    return "webinars/webinar_detail.html", context, seconds
 
 
 @login_not_required
@@ -325,6 +286,22 @@ def publish(request, meeting):
         {"meeting": meeting, "group": meeting.group, "webinar": webinar, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+@webinar_moderator_view
+def unpublish(request, meeting):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    webinar = Webinar.objects.filter(meeting=meeting).first()
+    if webinar is None:
+        raise Http404
+    try:
+        services.webinar_unpublish(actor=request.user, webinar=webinar)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(request, _("The public page is taken down."))
+    return redirect("webinars:publish", pk=meeting.pk)
 
 
 @webinar_moderator_view

@@ -264,7 +264,7 @@ def test_public_page_sets_no_session_cookie_and_varies_if_visitor(client, group,
 def test_cached_page_carries_each_visitor_s_own_csrf_token(client, group):
     from django.test import Client
 
-    from public_pages.views import CSRF_PLACEHOLDER
+    from core.public_cache import CSRF_PLACEHOLDER
 
     first = client.get("/")
     other = Client()

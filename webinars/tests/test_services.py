@@ -73,6 +73,68 @@ def test_webinar_publish_again_changes_presenters_and_raises_the_sequence(
     assert Meeting.objects.get(pk=webinar_meeting.pk).revision == revision + 1
 
 
+def test_webinar_unpublish_takes_the_page_down_and_publish_brings_it_back(
+    webinar, webinar_meeting, moderator, public_changes
+):
+    services.webinar_unpublish(actor=moderator, webinar=webinar)
+    webinar.refresh_from_db()
+    assert not webinar.is_public
+    assert public_changes[-2:] == [webinar_meeting.group_id, None]
+    assert AuditEntry.objects.filter(action="webinar.unpublished").count() == 1
+    with pytest.raises(ValidationError, match="closed"):
+        services.registration_create(**registration_fields(webinar))
+    services.webinar_publish(
+        actor=moderator, meeting=webinar_meeting, abstract="Back", presenters=[], capacity=3
+    )
+    webinar.refresh_from_db()
+    assert webinar.is_public
+
+
+def registration_fields(webinar):
+    return {
+        "webinar": webinar,
+        "name": "Rita",
+        "email": "rita@example.org",
+        "affiliation": "",
+        "keep_informed": False,
+        "language": "en",
+        "time_zone": "",
+    }
+
+
+@pytest.mark.parametrize("state", ["pending", "confirmed", "waiting"])
+def test_webinar_unpublish_refused_while_people_are_registered(
+    webinar, moderator, state, public_changes
+):
+    registration = register(webinar, "rita@example.org")
+    Registration.objects.filter(pk=registration.pk).update(state=state)
+    with pytest.raises(ValidationError) as refused:
+        services.webinar_unpublish(actor=moderator, webinar=webinar)
+    assert refused.value.code == "registered" and "cancel the webinar" in refused.value.messages[0]
+    webinar.refresh_from_db()
+    assert webinar.is_public and public_changes == []
+    assert not AuditEntry.objects.filter(action="webinar.unpublished").exists()
+
+
+def test_webinar_unpublish_allowed_once_cancelled(webinar, webinar_meeting, moderator):
+    confirmed(webinar, "rita@example.org")
+    meeting_services.meeting_update(
+        actor=moderator, meeting=webinar_meeting, data={"status": Meeting.Status.CANCELLED}
+    )
+    services.webinar_unpublish(actor=moderator, webinar=webinar)
+    webinar.refresh_from_db()
+    assert not webinar.is_public
+    # The registrant's own links still work (the cancellation told them).
+    assert Registration.objects.get().state == State.CONFIRMED
+
+
+def test_webinar_unpublish_refused_if_member(webinar, member):
+    with pytest.raises(PermissionDenied):
+        services.webinar_unpublish(actor=member, webinar=webinar)
+    webinar.refresh_from_db()
+    assert webinar.is_public
+
+
 def test_webinar_publish_refused_if_member(webinar_meeting, member):
     with pytest.raises(PermissionDenied):
         services.webinar_publish(

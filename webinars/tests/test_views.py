@@ -5,7 +5,8 @@ import io
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.test import Client
+from django.core.cache import cache
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -477,8 +478,8 @@ def test_public_page_is_rendered_once_and_each_visitor_gets_a_working_csrf_token
     page_one = first.get(url)
     with CaptureQueriesContext(connection) as queries:
         page_two = second.get(url)
-    assert len(queries) <= 2  # the webinar, the places held: nothing rendered again
-    assert "csrf-placeholder" not in page_two.text
+    assert len(queries) == 0  # served from the cache: nothing looked up, nothing rendered
+    assert "placeholder" not in page_two.text
     assert csrf_of(page_one) != csrf_of(page_two)
     assert settings.SESSION_COOKIE_NAME not in page_two.cookies
     response = second.post(url, form(csrfmiddlewaretoken=csrf_of(page_two)))
@@ -490,13 +491,79 @@ def test_public_page_shows_what_changed_at_once(visitor, webinar, webinar_meetin
     from meetings import services as meeting_services
 
     url = detail_url(webinar)
-    assert "3 places left" in visitor.get(url).text
-    confirmed(webinar, "rita@example.org")
+    assert "3 places left" in visitor.get(url).text  # now stored
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        confirmed(webinar, "rita@example.org")
     assert "2 places left" in visitor.get(url).text
-    meeting_services.meeting_update(
-        actor=moderator, meeting=webinar_meeting, data={"title": "A brand new title"}
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        meeting_services.meeting_update(
+            actor=moderator, meeting=webinar_meeting, data={"title": "A brand new title"}
+        )
     assert "A brand new title" in visitor.get(url).text
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        meeting_services.meeting_update(
+            actor=moderator, meeting=webinar_meeting, data={"status": Meeting.Status.CANCELLED}
+        )
+    assert "This webinar is cancelled." in visitor.get(url).text
+
+
+def test_stored_public_page_closes_registration_at_the_start(visitor, webinar, webinar_meeting):
+    import time
+
+    from django.core.cache import cache
+
+    # Starts in two seconds (written without the hooks: only the clock moves).
+    Meeting.objects.filter(pk=webinar_meeting.pk).update(
+        starts_at=timezone.now() + datetime.timedelta(seconds=2)
+    )
+    cache.clear()
+    url = detail_url(webinar)
+    assert 'name="email"' in visitor.get(url).text  # stored until the start
+    time.sleep(2.1)
+    page = visitor.get(url)
+    assert "registration is closed" in page.text and 'name="email"' not in page.text
+
+
+def test_unpublish_takes_the_stored_public_page_down(visitor, webinar, webinar_meeting, moderator):
+    from groups.models import WorkingGroup
+
+    url = detail_url(webinar)
+    home = reverse("public:home")
+    assert visitor.get(url).status_code == 200  # now stored
+    assert url in visitor.get(home).text
+    client = Client()
+    client.force_login(moderator)
+    unpublish = reverse("webinars:unpublish", kwargs={"pk": webinar_meeting.pk})
+    assert client.get(unpublish).status_code == 405
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(unpublish, follow=True)
+    assert "The public page is taken down." in response.text
+    assert "Not published: the public page is taken down." in response.text
+    assert visitor.get(url).status_code == 404
+    assert url not in visitor.get(home).text
+    # An archived group's webinar is not public either, stored page or not.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            reverse("webinars:publish", kwargs={"pk": webinar_meeting.pk}),
+            {"abstract": "Back.", "presenters": "", "capacity": "3"},
+        )
+    assert visitor.get(url).status_code == 200
+    WorkingGroup.objects.filter(pk=webinar_meeting.group_id).update(archived=True)
+    cache.clear()
+    assert visitor.get(url).status_code == 404
+
+
+def test_unpublish_with_registrations_says_why_and_changes_nothing(
+    visitor, webinar, webinar_meeting, moderator
+):
+    confirmed(webinar, "rita@example.org")
+    client = Client()
+    client.force_login(moderator)
+    response = client.post(
+        reverse("webinars:unpublish", kwargs={"pk": webinar_meeting.pk}), follow=True
+    )
+    assert "1 person is registered or waiting" in response.text
+    assert visitor.get(detail_url(webinar)).status_code == 200
 
 
 def test_public_page_for_members_is_not_the_visitors_copy(client, member, webinar):
