@@ -65,12 +65,21 @@ def test_registration_and_confirmation_by_email_with_calendar_files(smtp_mailer,
     body = request.get_body(("plain",)).get_content()
     assert "video.example.org" not in body
     link = re.search(re.escape(settings.SITE_URL) + r"(/w/[\w-]+/confirm/)", body).group(1)
+    # The same email as HTML, in German: the same link behind a button.
+    html = request.get_body(("html",)).get_content()
+    assert '<html lang="de">' in html and "Guten Tag Rita," in html
+    assert f'<a href="{settings.SITE_URL}{link}"' in html and "Anmeldung bestätigen</a>" in html
+    assert "video.example.org" not in html
 
     assert visitor.post(link).status_code == 200
     assert Registration.objects.get().state == Registration.State.CONFIRMED
     send_due()
     confirmation = smtp_mailer.wait_for_count(2)[1]
     assert confirmation["Subject"].startswith("Sie sind angemeldet")
+    html = confirmation.get_body(("html",)).get_content()
+    join = re.search(r"/w/[\w-]+/", link).group(0)
+    assert f'<a href="{settings.SITE_URL}{join}"' in html and "Am Webinar teilnehmen</a>" in html
+    assert f"{settings.SITE_URL}{join}cancel/</a>" in html
     calendar = calendar_of(confirmation)
     assert calendar["METHOD"] == "REQUEST"
     event = event_of(calendar)

@@ -17,11 +17,13 @@ personal join link, never the video link.
 
 import datetime
 import zoneinfo
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import icalendar
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -36,6 +38,20 @@ from .models import Registration
 CALENDAR_HEADER = "X-Webinar-Calendar"
 COMPOSE = "webinars.emails.compose"
 PRODID = "-//Workspace//Webinars//EN"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A paragraph that is a link: its label (if any), then the address; in
+    HTML a button named ``action`` for the one thing the email asks of them,
+    the address as a link otherwise."""
+
+    label: str
+    url: str
+    action: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.label}\n{self.url}" if self.label else self.url
 
 
 def _url(name: str, **kwargs) -> str:
@@ -71,15 +87,29 @@ def _queue(
     registration: Registration,
     *,
     subject: str,
-    paragraphs: list[str],
+    paragraphs: list[str | Link],
     calendar: str = "",
     key: str | None = None,
     due_at=None,
 ) -> None:
+    """Queues one email to ``registration``: the greeting, ``paragraphs`` (a
+    ``Link`` is its label and its address) and the group's name, as text and
+    as HTML (the same words: ``webinars/email/registrant.html``)."""
     webinar = registration.webinar
     headers = {CALENDAR_HEADER: calendar} if calendar else {}
     greeting = _("Hello %(name)s,") % {"name": registration.name}
-    text = "\n\n".join([greeting, *paragraphs, "— " + webinar.meeting.group.name]) + "\n"
+    group = webinar.meeting.group.name
+    text = "\n\n".join([greeting, *map(str, paragraphs), "— " + group]) + "\n"
+    html = render_to_string(
+        "webinars/email/registrant.html",
+        {
+            "subject": subject,
+            "greeting": greeting,
+            "paragraphs": [{"link": p} if isinstance(p, Link) else {"text": p} for p in paragraphs],
+            "group": group,
+            "language": translation.get_language(),
+        },
+    )
     emails_queue(
         [
             OutboundEmail(
@@ -87,6 +117,7 @@ def _queue(
                 to=registration.email,
                 subject=subject,
                 text=text,
+                html=html,
                 language=registration.language,
                 headers=headers,
                 due_at=due_at,
@@ -125,21 +156,23 @@ def queue_confirm_link(registration: Registration) -> None:
                 "when": when(registration),
                 "hours": settings.WEBINAR_CONFIRM_HOURS,
             },
-            link["confirm"],
+            Link("", link["confirm"], action=_("Confirm my registration")),
             _("If you did not register, ignore this email: the registration is deleted."),
         ]
 
     _send(registration, build, key=_key("confirm", registration))
 
 
-def _personal_links(registration: Registration) -> list[str]:
+def _personal_links(registration: Registration) -> list[Link]:
     link = links(registration)
     return [
-        _("Your personal link to join (it opens %(minutes)d minutes before the start):")
-        % {"minutes": settings.WEBINAR_JOIN_OPENS_MINUTES_BEFORE}
-        + "\n"
-        + link["join"],
-        _("To cancel your registration:") + "\n" + link["cancel"],
+        Link(
+            _("Your personal link to join (it opens %(minutes)d minutes before the start):")
+            % {"minutes": settings.WEBINAR_JOIN_OPENS_MINUTES_BEFORE},
+            link["join"],
+            action=_("Join the webinar"),
+        ),
+        Link(_("To cancel your registration:"), link["cancel"]),
     ]
 
 
@@ -174,7 +207,7 @@ def queue_waiting(registration: Registration) -> None:
                 "list. If a place becomes free, we will offer it to you by email."
             )
             % {"title": _title(registration), "when": when(registration)},
-            _("To leave the waiting list:") + "\n" + links(registration)["cancel"],
+            Link(_("To leave the waiting list:"), links(registration)["cancel"]),
         ]
 
     _send(registration, build, key=_key("waiting", registration))
@@ -192,7 +225,7 @@ def queue_offer(registration: Registration) -> None:
                 "when": when(registration),
                 "deadline": when(registration, registration.link_expires_at),
             },
-            links(registration)["confirm"],
+            Link("", links(registration)["confirm"], action=_("Take the place")),
         ]
 
     _send(registration, build, key=_key("offer", registration))
@@ -284,13 +317,12 @@ def queue_follow_up(registration: Registration) -> None:
         ]
         results = results_url(group)
         if results:
-            paragraphs.append(_("The group's published results:") + "\n" + results)
+            paragraphs.append(Link(_("The group's published results:"), results))
         paragraphs.append(
-            _("Would you like to take part in the group's work? Ask to join:")
-            + "\n"
-            + settings.SITE_URL
-            + reverse("groups:join")
-            + f"?group={group.pk}"
+            Link(
+                _("Would you like to take part in the group's work? Ask to join:"),
+                settings.SITE_URL + reverse("groups:join") + f"?group={group.pk}",
+            )
         )
         return _("After the webinar: %(title)s") % {"title": _title(registration)}, paragraphs
 
@@ -371,6 +403,8 @@ def _compose_one(row, registration: Registration | None) -> EmailMultiAlternativ
     headers = dict(row.headers)
     method = headers.pop(CALENDAR_HEADER, "")
     message = OutboxEmail(subject=row.subject, body=row.text, headers=headers)
+    if row.html:
+        message.attach_alternative(row.html, "text/html")
     if method:
         with translation.override(row.language or settings.LANGUAGE_CODE):
             data = calendar_for_registration(registration, method=method)

@@ -541,3 +541,13 @@ def test_follow_up_links_the_groups_published_results_by_default(webinar, webina
     services.follow_ups_send(now=webinar_meeting.ends_at + datetime.timedelta(minutes=1))
     message = sent_to("rita@example.org")[-1]
     assert f"/groups/{webinar_meeting.group.slug}/results/" in message.body
+
+
+def test_registrant_emails_carry_html_with_the_text_s_words_escaped(webinar):
+    register(webinar, "rita@example.org", name="Rita <b>Bold</b>")
+    row = OutboundEmail.objects.get(to="rita@example.org")
+    assert "Hello Rita <b>Bold</b>," in row.text
+    assert "Hello Rita &lt;b&gt;Bold&lt;/b&gt;," in row.html and "<b>" not in row.html
+    (message,) = sent_to("rita@example.org")
+    ((html, mimetype),) = message.alternatives
+    assert mimetype == "text/html" and "Confirm my registration</a>" in html
