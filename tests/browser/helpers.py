@@ -130,6 +130,33 @@ def assert_no_browser_errors(page: Page, *, expected: Sequence[str] = ()) -> Non
     assert not problems, "The browser reported problems:\n" + "\n".join(problems)
 
 
+# axe-core's impacts that fail a page; "moderate" and "minor" are reported
+# by axe but do not fail it (the issue's bar: no serious or critical one).
+FAILING_IMPACTS = ("serious", "critical")
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """axe-core (axe-playwright-python's copy, injected into the page through
+    the DevTools protocol, so the page's CSP does not apply to it) run over the
+    current page: its serious and critical violations, one line each with the
+    elements concerned."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}) on {page.url}: {violation['help']} — "
+        + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+        for violation in results.response["violations"]
+        if violation["impact"] in FAILING_IMPACTS
+    ]
+
+
+def assert_accessible(page: Page) -> None:
+    """Fails on any serious or critical axe-core violation of the current page."""
+    problems = accessibility_violations(page)
+    assert not problems, "Accessibility violations:\n" + "\n".join(problems)
+
+
 def login(page: Page, base_url: str, email: str, password: str) -> None:
     """Signs in through the real login form and waits for the dashboard."""
     page.goto(base_url + "/accounts/login/")
