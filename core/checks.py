@@ -34,6 +34,7 @@ PATCHES = {
     "response back-pressure": ("DAPHNE_BACKPRESSURE", ("daphne", "twisted")),
     "Twisted's form parsing off": ("DAPHNE_SKIP_FORM_PARSING", ("daphne", "twisted")),
     "request body from Twisted's file": ("DAPHNE_UPLOAD_FROM_FILE", ("daphne", "twisted")),
+    "body limits": ("DAPHNE_BODY_LIMITS", ("daphne", "twisted")),
     "fan-out frame written once": (
         "WS_FRAME_ONCE",
         ("daphne", "twisted", "autobahn", "channels"),

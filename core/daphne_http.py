@@ -27,12 +27,28 @@ measure them.
    was held whole in daphne's memory until Django had copied it out. Here
    the body stays in Twisted's file and reaches Django 1 MB at a time as
    Django reads it.
+
+4. Body limits (``DAPHNE_BODY_LIMITS``): Twisted receives every body whole
+   before daphne starts the application, whatever its size and whoever sends
+   it: an anonymous 120 MB POST was read in full and then refused with a
+   403, and a request that declared 200 MB and sent 1 KB was never answered.
+   Here a body is limited as its headers arrive: to
+   ``REQUEST_BODY_MAX_BYTES`` (the largest upload and its form), and to
+   ``REQUEST_BODY_ANONYMOUS_MAX_BYTES`` (every form a visitor can send fits)
+   unless the request carries the session of someone signed in, which is
+   looked up (in a thread, the connection paused meanwhile) only for a
+   body larger than that. A request over its limit is answered 413 at once,
+   before its body is read, and its connection closed (nginx does the same
+   with ``client_max_body_size``). Whether the person may do what they ask
+   stays Django's decision; this only decides how much of a body is read.
 """
 
 import asyncio
 import functools
+import importlib
 import inspect
 import io
+import logging
 
 import django
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
@@ -253,6 +269,133 @@ def body_from_file(app):
     return application
 
 
+# --- 4. Body limits ---------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+
+def body_limits() -> tuple[int, int]:
+    """(the limit for signed-in people, the limit for everyone else) in bytes."""
+    from django.conf import settings
+
+    return settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_ANONYMOUS_MAX_BYTES
+
+
+def signed_in(session_key: str) -> bool:
+    """Whether ``session_key`` is the session of someone signed in (Django's
+    session store; run in a thread)."""
+    from django.conf import settings
+    from django.contrib.auth import SESSION_KEY
+    from django.db import close_old_connections
+
+    engine = importlib.import_module(settings.SESSION_ENGINE)
+    close_old_connections()
+    try:
+        return engine.SessionStore(session_key).get(SESSION_KEY) is not None
+    finally:
+        close_old_connections()
+
+
+def _refusal(limit: int) -> bytes:
+    megabytes = max(1, limit // (1024 * 1024))
+    text = (
+        f"413 Content Too Large: this server accepts at most {megabytes} MB here"
+        + (" without signing in" if limit == body_limits()[1] else "")
+        + ".\n"
+    ).encode()
+    return (
+        b"HTTP/1.1 413 Content Too Large\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        + f"Content-Length: {len(text)}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+        + text
+    )
+
+
+def limit_bodies() -> None:
+    """Makes daphne's requests refuse a body over their limit before reading it."""
+    from daphne import http_protocol
+
+    if getattr(http_protocol.WebRequest, "limits_bodies", False):
+        return
+
+    class WebRequest(http_protocol.WebRequest):
+        limits_bodies = True
+        body_limit = None
+        body_received = 0
+        body_refused = False
+        declared_length = None
+
+        def gotLength(self, length):
+            super().gotLength(length)
+            self.declared_length = length
+            most, anonymous = body_limits()
+            from django.conf import settings
+
+            key = self.received_cookies.get(settings.SESSION_COOKIE_NAME.encode())
+            if not key or not (length is None or length > anonymous):
+                self._limit(anonymous)
+            elif length > most:
+                self._limit(most)
+            else:
+                self.body_limit = anonymous  # until the session is known
+                self._ask_session(key.decode("ascii", "replace"))
+
+        def _limit(self, limit: int) -> None:
+            self.body_limit = limit
+            if (
+                self.declared_length is not None and self.declared_length > limit
+            ) or self.body_received > limit:
+                self._refuse()
+
+        def _ask_session(self, key: str) -> None:
+            transport = self.channel.transport
+            transport.pauseProducing()
+
+            def answered(future) -> None:
+                if self.body_refused or self.channel is None:
+                    return
+                try:
+                    known = future.result()
+                except Exception:
+                    logger.warning("Body limit: the session could not be read", exc_info=True)
+                    known = False
+                self._limit(body_limits()[0] if known else body_limits()[1])
+                if not self.body_refused:
+                    transport.resumeProducing()
+
+            asyncio.ensure_future(asyncio.to_thread(signed_in, key)).add_done_callback(answered)
+
+        def handleContentChunk(self, data):
+            if self.body_refused:
+                return
+            self.body_received += len(data)
+            if self.body_limit is not None and self.body_received > self.body_limit:
+                self._refuse()
+                return
+            super().handleContentChunk(data)
+
+        def _refuse(self) -> None:
+            if self.body_refused:
+                return
+            self.body_refused = True
+            # The request line is the channel's until the body is in.
+            channel = self.channel
+            logger.warning(
+                "413 %s %s: a body of %s bytes over the limit of %d",
+                getattr(channel, "_command", b"?").decode("ascii", "replace"),
+                getattr(channel, "_path", b"?").decode("ascii", "replace")[:200],
+                self.declared_length if self.declared_length is not None else "more than",
+                self.body_limit,
+            )
+            if channel is None:
+                return
+            channel.transport.write(_refusal(self.body_limit))
+            channel.loseConnection()
+
+    http_protocol.WebRequest = WebRequest
+
+
 # --- The application -----------------------------------------------------------
 
 
@@ -275,6 +418,8 @@ def patched(app):
     if patch_applies("request body from Twisted's file"):
         hold_bodies_back()
         app = body_from_file(app)
+    if patch_applies("body limits"):
+        limit_bodies()
     return app
 
 

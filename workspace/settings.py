@@ -412,6 +412,14 @@ DAPHNE_SKIP_FORM_PARSING = env.bool("DAPHNE_SKIP_FORM_PARSING", default=True)
 DAPHNE_UPLOAD_FROM_FILE = env.bool("DAPHNE_UPLOAD_FROM_FILE", default=True)
 # A socket event's frame is built once and written to every daphne connection.
 WS_FRAME_ONCE = env.bool("WS_FRAME_ONCE", default=True)
+# A request body over its limit is answered 413 before it is read: the largest
+# upload and its form for people signed in, every visitor's form otherwise
+# (nginx's client_max_body_size does the first in front of daphne).
+DAPHNE_BODY_LIMITS = env.bool("DAPHNE_BODY_LIMITS", default=True)
+REQUEST_BODY_MAX_BYTES = env.int(
+    "REQUEST_BODY_MAX_BYTES", default=DOCUMENTS_MAX_UPLOAD_BYTES + 1024 * 1024
+)
+REQUEST_BODY_ANONYMOUS_MAX_BYTES = env.int("REQUEST_BODY_ANONYMOUS_MAX_BYTES", default=1024 * 1024)
 # Meetings: a meeting's chat room opens this long before and closes this long
 # after the meeting; chat messages are at most this long.
 MEETING_ROOM_OPENS_MINUTES_BEFORE = env.int("MEETING_ROOM_OPENS_MINUTES_BEFORE", default=30)

@@ -83,7 +83,13 @@ def streaming_daphne(tmp_path, request):
     (port, pid, log path)."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("reads memory from /proc (Linux)")
-    env = {**os.environ, **getattr(request, "param", {})}
+    # Its requests carry no session: the anonymous body limit (section 4,
+    # tested in test_body_limits.py) is raised above the uploads sent here.
+    env = {
+        **os.environ,
+        "REQUEST_BODY_ANONYMOUS_MAX_BYTES": str(128 * MB),
+        **getattr(request, "param", {}),
+    }
     port = servers.free_port()
     log_path = tmp_path / "daphne.log"
     with open(log_path, "wb") as log:
