@@ -471,13 +471,22 @@ WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.rate("WEBINAR_REGISTER_EMAIL_RATE_LIMIT"
 # the follow-up after a webinar; empty: the email links the join form only.
 WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="results:list")
 
+# One line per refused request (4xx) with the user's id, tracebacks only for
+# real errors (core/request_log.py). Django's own "django" logger would print
+# each record a second time in DEBUG (its console handler besides the root's).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refused_requests": {"()": "core.request_log.RefusedRequestFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["refused_requests"]},
+    },
     "root": {
         "handlers": ["console"],
         "level": env.choice("LOG_LEVEL", default="INFO", choices=LOG_LEVELS),
     },
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
