@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 
-TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off"}
+# django-environ's words (read before), both ways: anything else is a mistake.
+TRUE = {"1", "true", "yes", "y", "on", "ok"}
+FALSE = {"0", "false", "no", "n", "off"}
 DATABASE_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "sqlite"}
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
