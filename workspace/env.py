@@ -219,7 +219,8 @@ class Env:
             scheme = _scheme(value)
             if scheme not in REDIS_SCHEMES:
                 raise ConfigurationError(
-                    name, f"{_scheme_problem(scheme)}; use redis://host:6379/0 or rediss://…."
+                    name,
+                    f"{_scheme_problem(scheme)}; use redis://host:6379/0 (rediss:// with TLS).",
                 )
             try:
                 parts = urlsplit(value)

@@ -177,10 +177,15 @@ BAD_VALUES = [
 
 
 def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return run_settings(
-        {"DEBUG": "1", **env},
-        "from django.core.management import execute_from_command_line; "
-        "execute_from_command_line(['manage.py', 'check'])",
+    """``python manage.py check`` with ``env`` on top of a clean environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -250,3 +255,19 @@ def test_settings_take_an_empty_variable_as_unset():
     # And the process runs: `DATABASE_URL=` used to stop it with KeyError: 'ENGINE'.
     checked = manage_check({"DATABASE_URL": "", "REDIS_URL": "", "EMAIL_URL": ""})
     assert checked.returncode == 0, checked.stderr
+
+
+def test_daphne_stops_with_the_same_one_line_if_a_value_is_malformed():
+    clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    result = subprocess.run(
+        [sys.executable, "-m", "daphne", "-p", "1", "workspace.asgi:application"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", "REDIS_URL": "cache.internal:6379"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "Configuration error: REDIS_URL is not a URL; use redis://host:6379/0 (rediss:// with TLS)."
+    )
