@@ -139,3 +139,20 @@ def test_make_run_on_another_port_sends_links_to_that_port(make_run, new_context
     assert urls, calendar
     assert all(url.startswith(base_url + "/meetings/") for url in urls), urls
     assert_no_browser_errors(page)
+
+
+def test_make_run_gives_every_process_it_starts_the_site_url():
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed (apt-get install make)")
+    env = {key: value for key, value in os.environ.items() if key not in NOT_PASSED}
+    commands = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-o", "install", "run", "PORT=8831"],
+        cwd=ROOT,
+        env={**env, "SITE_URL": "", "HOST": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for process in ("migrate", "seed_demo", "periodic_start", "db_worker", "daphne "):
+        line = next(line for line in commands.splitlines() if process in line)
+        assert "SITE_URL='http://127.0.0.1:8831'" in line, line
