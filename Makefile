@@ -2,11 +2,20 @@
 SHELL := /bin/sh
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
-HOST ?= 127.0.0.1
-# The address the browser uses: links in emails, and the one origin the socket
-# accepts (core/origins.py) besides CSRF_TRUSTED_ORIGINS.
-SITE_URL ?= http://$(HOST):$(PORT)
+# An empty variable counts as unset, as in the settings (`SITE_URL= make run`).
+ifeq ($(strip $(PORT)),)
+override PORT := 8000
+endif
+ifeq ($(strip $(HOST)),)
+override HOST := 127.0.0.1
+endif
+# The address the browser uses: links in emails and calendar files, and the one
+# origin the socket accepts (core/origins.py) besides CSRF_TRUSTED_ORIGINS.
+# Derived from HOST and PORT unless set; every process `make run` starts gets it.
+ifeq ($(strip $(SITE_URL)),)
+override SITE_URL := http://$(HOST):$(PORT)
+endif
+RUN_ENV := DEBUG=1 SITE_URL='$(SITE_URL)'
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install lock messages lint format clean
@@ -36,14 +45,14 @@ messages: $(STAMP)
 	DEBUG=1 $(PY) manage.py compilemessages --ignore '.venv' --verbosity 0
 
 run: install
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py seed_demo --print-logins --url $(SITE_URL)/
-	DEBUG=1 $(PY) manage.py periodic_start
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py seed_demo --print-logins --url '$(SITE_URL)/'
+	$(RUN_ENV) $(PY) manage.py periodic_start
 	@# The task worker (sends the outbox's emails) runs beside daphne; Ctrl-C
 	@# stops daphne, and the trap stops the worker with it.
-	@DEBUG=1 SITE_URL=$(SITE_URL) $(PY) manage.py db_worker & worker=$$!; \
+	@$(RUN_ENV) $(PY) manage.py db_worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	DEBUG=1 SITE_URL=$(SITE_URL) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
+	$(RUN_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,30 +9,33 @@ import os
 import tempfile
 from pathlib import Path
 
-import environ
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from workspace.env import LOG_LEVELS, ConfigurationError, Env, mime_type, origin, whole_number
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# An empty variable counts as unset; a malformed one stops the process with
+# one line naming it (workspace/env.py).
+env = Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off. Generate one with: "
-            'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        raise ConfigurationError(
+            "SECRET_KEY",
+            "must be set when DEBUG is off. Generate one with: "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))"',
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"  # noqa: S105
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[], item=origin)
 
 INSTALLED_APPS = [
     "daphne",
@@ -141,7 +144,7 @@ elif DATABASE_POOL_SIZE := env.int("DATABASE_POOL_SIZE", default=20):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, DATABASE_POOL_SIZE),
         "max_size": DATABASE_POOL_SIZE,
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0, minimum=0.1),
     }
 else:  # no pool: connections per thread, kept for CONN_MAX_AGE seconds
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
@@ -149,7 +152,7 @@ else:  # no pool: connections per thread, kept for CONN_MAX_AGE seconds
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache ---------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.redis_url("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -242,7 +245,7 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = "Europe/Berlin"
+TIME_ZONE = env.time_zone("TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
 
@@ -309,8 +312,10 @@ elif not _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     _email_options = {}
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 # The address people reach the workspace at, for links in emails.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>")
+SITE_URL = env.site_url("SITE_URL", default="http://127.0.0.1:8000")
+DEFAULT_FROM_EMAIL = env.email_address(
+    "DEFAULT_FROM_EMAIL", default="Workspace <workspace@localhost>"
+)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Background tasks and the email outbox ------------------------------------------
@@ -325,18 +330,16 @@ TASKS = {
 }
 # Emails leave through the outbox (core.outbox): a failed send is tried again
 # after OUTBOX_RETRY_SECONDS, doubling each time up to OUTBOX_RETRY_MAX_SECONDS.
-OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60)
-OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=60, minimum=1)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600, minimum=1)
 # The worker composes the due emails OUTBOX_COMPOSE_CHUNK at a time (in a
 # number of queries that does not grow with the chunk), then sends each in its
 # own transaction: access is checked again at most a chunk's sending before
 # delivery (a few seconds).
-OUTBOX_COMPOSE_CHUNK = env.int("OUTBOX_COMPOSE_CHUNK", default=50)
-if OUTBOX_COMPOSE_CHUNK < 1:
-    raise ImproperlyConfigured("OUTBOX_COMPOSE_CHUNK must be a whole number of at least 1.")
+OUTBOX_COMPOSE_CHUNK = env.int("OUTBOX_COMPOSE_CHUNK", default=50, minimum=1)
 # The safety net: every OUTBOX_SWEEP_SECONDS the worker sends what is due even
 # if the task enqueued for it was lost (a worker killed while running it).
-OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60)
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=60, minimum=1)
 
 # --- Security -------------------------------------------------------------------
 TRUSTED_PROXY_COUNT = ALLAUTH_TRUSTED_PROXY_COUNT
@@ -366,13 +369,16 @@ SECURE_CSP = {
 
 # --- Workspace ------------------------------------------------------------------
 # Per-user limit of inbound socket frames (count per window in seconds).
-WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
-WS_RATE_LIMIT = env.str("WS_RATE_LIMIT", default="20/5")
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024, minimum=1)
+WS_RATE_LIMIT = env.rate("WS_RATE_LIMIT", default="20/5")
 # Documents: the largest upload, the types accepted (detected from the content),
 # and how downloads leave the server.
-DOCUMENTS_MAX_UPLOAD_BYTES = env.int("DOCUMENTS_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+DOCUMENTS_MAX_UPLOAD_BYTES = env.int(
+    "DOCUMENTS_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024, minimum=1
+)
 DOCUMENTS_ALLOWED_TYPES = env.list(
     "DOCUMENTS_ALLOWED_TYPES",
+    item=mime_type,
     default=[
         "application/pdf",
         "application/msword",
@@ -424,15 +430,15 @@ REQUEST_BODY_ANONYMOUS_MAX_BYTES = env.int("REQUEST_BODY_ANONYMOUS_MAX_BYTES", d
 # after the meeting; chat messages are at most this long.
 MEETING_ROOM_OPENS_MINUTES_BEFORE = env.int("MEETING_ROOM_OPENS_MINUTES_BEFORE", default=30)
 MEETING_ROOM_CLOSES_MINUTES_AFTER = env.int("MEETING_ROOM_CLOSES_MINUTES_AFTER", default=60)
-CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000, minimum=1)
 # Presence: a socket that has not said "still here" for this long counts as gone.
-PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=60)
+PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=60, minimum=1)
 # Invitations: how long a link stays valid; join requests: per-IP limit.
-INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14)
-JOIN_REQUEST_RATE_LIMIT = env.str("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
+INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14, minimum=1)
+JOIN_REQUEST_RATE_LIMIT = env.rate("JOIN_REQUEST_RATE_LIMIT", default="5/3600")
 # Unsubscribe links in notification emails work without sign-in for this
 # many days after the email was sent.
-UNSUBSCRIBE_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_MAX_AGE_DAYS", default=90)
+UNSUBSCRIBE_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_MAX_AGE_DAYS", default=90, minimum=1)
 # Notification emails wait this long before they leave (what is read in the
 # app meanwhile is not sent; what comes meanwhile joins the same email);
 # mentions wait less. A meeting starting soon does not wait.
@@ -441,7 +447,7 @@ NOTIFY_MENTION_HOLD_MINUTES = env.int("NOTIFY_MENTION_HOLD_MINUTES", default=2)
 
 # A person's "last seen" time is written at most this often (one UPDATE);
 # digests go only to those not seen since the last one.
-LAST_SEEN_UPDATE_SECONDS = env.int("LAST_SEEN_UPDATE_SECONDS", default=300)
+LAST_SEEN_UPDATE_SECONDS = env.int("LAST_SEEN_UPDATE_SECONDS", default=300, minimum=1)
 # Reminders: a meeting's people are told this many minutes before it starts;
 # a guest and the group's moderators this many days before the guest's access ends.
 MEETING_REMINDER_MINUTES = env.int("MEETING_REMINDER_MINUTES", default=15)
@@ -457,7 +463,9 @@ GUEST_EXPIRY_NOTICE_DAYS = env.int("GUEST_EXPIRY_NOTICE_DAYS", default=7)
 WEBINAR_CONFIRM_HOURS = env.int("WEBINAR_CONFIRM_HOURS", default=48)
 WEBINAR_UNCONFIRMED_DELETE_HOURS = env.int("WEBINAR_UNCONFIRMED_DELETE_HOURS", default=72)
 WEBINAR_OFFER_HOURS = env.int("WEBINAR_OFFER_HOURS", default=24)
-WEBINAR_REMINDER_MINUTES = env.list("WEBINAR_REMINDER_MINUTES", cast=int, default=[1440, 60])
+WEBINAR_REMINDER_MINUTES = env.list(
+    "WEBINAR_REMINDER_MINUTES", item=whole_number, default=[1440, 60]
+)
 WEBINAR_JOIN_OPENS_MINUTES_BEFORE = env.int("WEBINAR_JOIN_OPENS_MINUTES_BEFORE", default=30)
 WEBINAR_RETENTION_DAYS = env.int("WEBINAR_RETENTION_DAYS", default=30)
 # A presenter invited when the webinar is published is a guest of the group
@@ -465,16 +473,28 @@ WEBINAR_RETENTION_DAYS = env.int("WEBINAR_RETENTION_DAYS", default=30)
 WEBINAR_PRESENTER_GUEST_DAYS = env.int("WEBINAR_PRESENTER_GUEST_DAYS", default=14)
 WEBINAR_PRIVACY_NOTICE_VERSION = env.str("WEBINAR_PRIVACY_NOTICE_VERSION", default="2026-1")
 # Registrations: per connection and per address (a bot, a flood of emails).
-WEBINAR_REGISTER_IP_RATE_LIMIT = env.str("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")
-WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.str("WEBINAR_REGISTER_EMAIL_RATE_LIMIT", default="3/3600")
+WEBINAR_REGISTER_IP_RATE_LIMIT = env.rate("WEBINAR_REGISTER_IP_RATE_LIMIT", default="20/3600")
+WEBINAR_REGISTER_EMAIL_RATE_LIMIT = env.rate("WEBINAR_REGISTER_EMAIL_RATE_LIMIT", default="3/3600")
 # The URL name (reversed with a group's slug) of its published results, for
 # the follow-up after a webinar; empty: the email links the join form only.
 WEBINAR_RESULTS_URL_NAME = env.str("WEBINAR_RESULTS_URL_NAME", default="results:list")
 
+# One line per refused request (4xx) with the user's id, tracebacks only for
+# real errors (core/request_log.py). Django's own "django" logger would print
+# each record a second time in DEBUG (its console handler besides the root's).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"refused_requests": {"()": "core.request_log.RefusedRequestFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["refused_requests"]},
+    },
+    "root": {
+        "handlers": ["console"],
+        "level": env.choice("LOG_LEVEL", default="INFO", choices=LOG_LEVELS),
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -146,3 +146,128 @@ def test_on_postgresql_the_connection_in_use_is_pooled():
         cursor.execute("SELECT 1")
     connection.close()  # back to the pool, still open
     assert connection.pool.get_stats()["pool_available"] >= 1
+
+
+# What a bad value of each kind says: the variable and what is wrong, on one line.
+BAD_VALUES = [
+    ("DATABASE_URL", "postgress://someone@db.internal/workspace", "the scheme 'postgress'"),
+    ("DATABASE_URL", "db.internal:5432/workspace", "is not a URL"),
+    ("DATABASE_URL", "postgres://someone@db.internal:port/workspace", "malformed"),
+    ("DATABASE_URL", "postgres://someone@db.internal:5432/", "names no database"),
+    ("REDIS_URL", "cache.internal:6379", "is not a URL"),
+    ("REDIS_URL", "redis://:6379/0", "names no host"),
+    ("REDIS_URL", "redis://cache.internal:6379/zero", "not a number"),
+    ("EMAIL_URL", "smtpx://mail.internal:587", "the scheme 'smtpx'"),
+    ("EMAIL_URL", "smtp://", "names no mail server"),
+    ("SITE_URL", "workspace.example.org", "not an address like https://"),
+    ("SITE_URL", "https://workspace.example.org/app", "no path"),
+    ("DEBUG", "maybe", "not on or off"),
+    ("SECURE_COOKIES", "sure", "not on or off"),
+    ("PUBLIC_CACHE_SECONDS", "five minutes", "not a whole number"),
+    ("INVITATION_VALID_DAYS", "-3", "less than 1"),
+    ("OUTBOX_COMPOSE_CHUNK", "0", "less than 1"),
+    ("TIME_ZONE", "Europe/Atlantis", "not a time zone"),
+    ("LOG_LEVEL", "loud", "not one of"),
+    ("WS_RATE_LIMIT", "20", "not count/seconds"),
+    ("WEBINAR_REMINDER_MINUTES", "1440,an hour", "not a whole number"),
+    ("CSRF_TRUSTED_ORIGINS", "workspace.example.org", "not an origin"),
+    ("DOCUMENTS_ALLOWED_TYPES", "pdf,text/plain", "not a MIME type"),
+    ("DEFAULT_FROM_EMAIL", "workspace", "not an email address"),
+]
+
+
+def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python manage.py check`` with ``env`` on top of a clean environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), BAD_VALUES)
+def test_settings_stop_with_one_line_naming_the_variable_if_its_value_is_malformed(
+    name, value, problem
+):
+    result = manage_check({name: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Configuration error: {name} "), lines[0]
+    assert problem in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_never_repeat_a_malformed_url_which_may_hold_a_password():
+    result = manage_check({"DATABASE_URL": "postgress://someone:s3cret@db.internal/workspace"})
+    assert result.returncode != 0
+    assert "s3cret" not in result.stderr
+
+
+def test_settings_refuse_an_empty_secret_key_if_not_debug_in_one_line():
+    result = run_settings({"DEBUG": "0", "SECRET_KEY": "  "})
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("Configuration error: SECRET_KEY must be set")
+    assert "Traceback" not in result.stderr
+
+
+EMPTY_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'db': s.DATABASES['default']['NAME'].endswith('db.sqlite3'), "
+    "'site': s.SITE_URL, 'redis': s.REDIS_URL, 'mailer': s.MAILERS['default']['BACKEND'], "
+    "'zone': s.TIME_ZONE, 'hosts': s.ALLOWED_HOSTS, 'cache': s.PUBLIC_CACHE_SECONDS, "
+    "'reminders': s.WEBINAR_REMINDER_MINUTES, 'level': s.LOGGING['root']['level']}))"
+)
+
+
+def test_settings_take_an_empty_variable_as_unset():
+    names = [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "EMAIL_URL",
+        "SITE_URL",
+        "ALLOWED_HOSTS",
+        "TIME_ZONE",
+        "PUBLIC_CACHE_SECONDS",
+        "WEBINAR_REMINDER_MINUTES",
+        "LOG_LEVEL",
+        "SECURE_COOKIES",
+        "DEFAULT_FROM_EMAIL",
+        "S3_BUCKET_NAME",
+    ]
+    result = run_settings({"DEBUG": "1", **dict.fromkeys(names, "")}, EMPTY_PROBE)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "db": True,
+        "site": "http://127.0.0.1:8000",
+        "redis": "",
+        "mailer": "django.core.mail.backends.console.EmailBackend",
+        "zone": "Europe/Berlin",
+        "hosts": ["localhost", "127.0.0.1", "[::1]"],
+        "cache": 300,
+        "reminders": [1440, 60],
+        "level": "INFO",
+    }
+    # And the process runs: `DATABASE_URL=` used to stop it with KeyError: 'ENGINE'.
+    checked = manage_check({"DATABASE_URL": "", "REDIS_URL": "", "EMAIL_URL": ""})
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_daphne_stops_with_the_same_one_line_if_a_value_is_malformed():
+    clean = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    result = subprocess.run(
+        [sys.executable, "-m", "daphne", "-p", "1", "workspace.asgi:application"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", "REDIS_URL": "cache.internal:6379"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "Configuration error: REDIS_URL is not a URL; use redis://host:6379/0 (rediss:// with TLS)."
+    )
