@@ -190,6 +190,15 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # One open report per person and post: reporting again adds nothing
+            # to the queue (services.report_create says so).
+            models.UniqueConstraint(
+                fields=["post", "reporter"],
+                condition=models.Q(status="open"),
+                name="report_unique_open",
+            )
+        ]
 
     def __str__(self):
         return f"Report on {self.post}"

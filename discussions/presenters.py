@@ -77,15 +77,19 @@ def _foot_renderer(thread_id: int, csrf_token: str):
 
 def _reactions_renderer(can_react: bool):
     """A function giving the markup of a post's reactions, from its counts
-    ({kind: n}) and the viewer's own ({kind}): toggles in its reactions form
-    if ``can_react``. Each distinct reaction is rendered once (the template's
-    ``reaction`` partial), each distinct row of them put together once: a
-    page of posts shows few distinct ones many times."""
+    ({kind: n}) and the viewer's own ({kind}): the reactions given, with
+    their counts (toggles in its reactions form if ``can_react``), and, if
+    ``can_react``, the one menu to add any allowed reaction. Each distinct
+    reaction is rendered once (the template's ``reaction`` partial), each
+    distinct menu and row of them put together once: a page of posts shows
+    few distinct ones many times."""
     template = get_template("discussions/thread_detail.html#reaction")
+    menu_template = get_template("discussions/thread_detail.html#reaction_menu")
     kinds = [
         (kind, emoji, str(REACTION_NAMES.get(kind, emoji))) for kind, emoji in ReactionKind.choices
     ]
     buttons = {}
+    menus = {}
     rows = {}
 
     def button(kind, emoji, name, count, mine):
@@ -95,13 +99,23 @@ def _reactions_renderer(can_react: bool):
             buttons[key] = template.render({**context, "count": count, "mine": mine}).strip()
         return buttons[key]
 
+    def menu(mine: set[str]) -> str:
+        key = tuple(sorted(mine))
+        if key not in menus:
+            choices = [(kind, emoji, name, kind in mine) for kind, emoji, name in kinds]
+            menus[key] = menu_template.render({"choices": choices}).strip()
+        return menus[key]
+
     def reactions(counts: dict[str, int], mine: set[str]) -> str:
         key = (tuple(counts.items()), tuple(mine))
         if key not in rows:
             row = "".join(
-                button(kind, emoji, name, counts.get(kind, 0), kind in mine)
+                button(kind, emoji, name, counts[kind], kind in mine)
                 for kind, emoji, name in kinds
+                if counts.get(kind)
             )
+            if can_react:
+                row += menu(mine)
             rows[key] = mark_safe(row)  # noqa: S308 -- each piece rendered by the template
         return rows[key]
 

@@ -15,6 +15,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+from core.diff import text_diff
 from core.models import StreamCounter
 
 from . import permissions
@@ -218,6 +219,20 @@ def post_detail(user, post: Post) -> Post:
     shown.thread = post.thread
     _add_reactions(user, [shown])
     return shown
+
+
+def post_revisions(post: Post) -> list:
+    """The versions of ``post``'s text, latest first, each later one with
+    ``changes``: what it changed from the one before (``core.diff.text_diff``
+    rows); the first has None. For those who may see its history
+    (``ThreadViewer.can_view_history``)."""
+    revisions = list(post.revisions.select_related("editor").order_by("number"))
+    previous = None
+    for revision in revisions:
+        revision.changes = None if previous is None else text_diff(previous.body, revision.body)
+        revision.previous_number = previous.number if previous is not None else None
+        previous = revision
+    return revisions[::-1]
 
 
 def read_position(user, thread: Thread) -> int:

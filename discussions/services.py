@@ -13,7 +13,7 @@ Payloads carry ids, never per-viewer HTML: each page fetches what it shows.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -454,7 +454,9 @@ def thread_split(*, actor, post: Post, title: str) -> Thread:
 
 
 def report_create(*, actor, post: Post, reason: str) -> Report:
-    """A member reports a post to the group's moderators."""
+    """A member reports a post to the group's moderators. ValidationError
+    for an empty or long reason, and if the actor's earlier report of the
+    post is still open (one entry in the queue per person and post)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError(_("Please say what is wrong with this post."))
@@ -464,8 +466,19 @@ def report_create(*, actor, post: Post, reason: str) -> Report:
     if not permissions.can_report(actor, post):
         raise PermissionDenied
     _check_sees_thread(actor, post.thread)
+    already = ValidationError(
+        _("You have already reported this post; the moderators will look at it."),
+        code="already_reported",
+    )
+    if Report.objects.filter(post=post, reporter=actor, status=Report.Status.OPEN).exists():
+        raise already
     with transaction.atomic():
-        report = Report.objects.create(post=post, reporter=actor, reason=reason)
+        try:
+            # A savepoint: the same report sent twice at once, the other one counts.
+            with transaction.atomic():
+                report = Report.objects.create(post=post, reporter=actor, reason=reason)
+        except IntegrityError:
+            raise already from None
         audit(
             group=post.thread.group,
             actor=actor,

@@ -7,6 +7,9 @@ turn it on first, as the groups pages do. Service ValidationErrors go next to
 the field they concern, or into a message: never a 500.
 """
 
+import json
+import re
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -232,12 +235,23 @@ def _reply_context(thread, viewer, form, *, parent=None, preview_html=None):
         "parent": parent,
         "parent_see_hidden": parent is not None and viewer.can_view_history(parent),
         "preview_html": preview_html,
+        "inline_preview_id": f"reply-preview-{parent.pk}" if parent else "reply-preview-inline",
     }
 
 
 def _quote(post: Post) -> str:
+    """The Markdown that quotes ``post``: a first line naming its author and
+    linking the post, then its text. The name is escaped, so that it reads
+    as written, never as Markdown."""
     lines = post.body.strip().splitlines() or [""]
-    return "\n".join(f"> {line}".rstrip() for line in lines) + "\n\n"
+    author = str(post.author) if post.author_id else _("Former member")
+    name = _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", author)
+    head = _("**%(name)s** [wrote](%(url)s):") % {"name": name, "url": post.get_absolute_url()}
+    return f"> {head}\n>\n" + "\n".join(f"> {line}".rstrip() for line in lines) + "\n\n"
+
+
+# What a name must escape to stay text in Markdown (CommonMark: any ASCII punctuation).
+_MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def _post_in_thread(thread, pk) -> Post | None:
@@ -248,14 +262,29 @@ def _post_in_thread(thread, pk) -> Post | None:
     return thread.posts.select_related("author").filter(pk=pk).first()
 
 
+def _inline_ids(inline: bool, parent: Post | None) -> dict:
+    """The ids of an inline reply form's fields, its own on a page that has
+    the thread's reply form too."""
+    if not inline:
+        return {}
+    return {"auto_id": f"reply-{parent.pk if parent else 'inline'}-%s"}
+
+
 def post_create(request, pk):
     """The reply page: GET shows the form (replying to ?parent=, or quoting
     ?quote=); POST writes the reply. A locked thread shows why it takes no
-    reply; posting anyway gets the reason next to the field."""
+    reply; posting anyway gets the reason next to the field.
+
+    From the thread page with htmx, the same form comes inline under the
+    post answered (the ``inline_form`` partial), is posted from there, and on
+    success gives way to a line saying so; the ``discussions:posted`` event
+    it triggers has the page put the reply in its place in the thread (as
+    the live update would)."""
     thread = permissions.access_thread(request.user, pk)
     viewer = permissions.thread_viewer(request.user, thread)
     if not viewer.can_open_reply_form():
         raise PermissionDenied
+    inline = _is_htmx(request)
     if request.method != "POST":
         initial = {}
         parent = None
@@ -270,10 +299,12 @@ def post_create(request, pk):
                 and (not parent.hidden or viewer.can_view_history(parent))
             ):
                 initial["body"] = _quote(parent)
-        form = ReplyForm(initial=initial)
-        return render(
-            request, "discussions/reply.html", _reply_context(thread, viewer, form, parent=parent)
-        )
+        form = ReplyForm(initial=initial, **_inline_ids(inline, parent))
+        context = _reply_context(thread, viewer, form, parent=parent)
+        if inline:
+            form.fields["body"].widget.attrs["autofocus"] = True
+            return render(request, "discussions/reply.html#inline_form", context)
+        return render(request, "discussions/reply.html", context)
     form = ReplyForm(request.POST)
     parent = None
     preview_html = None
@@ -281,6 +312,8 @@ def post_create(request, pk):
         parent = _post_in_thread(thread, form.cleaned_data["parent"])
         if parent is None:
             form.add_error("body", _("You can only reply to a post of this thread."))
+    if inline:
+        form.auto_id = _inline_ids(inline, parent)["auto_id"]
     if form.is_valid() and "preview" in request.POST:
         preview_html = render_post(form.cleaned_data["body"], thread.group)[0]
     elif form.is_valid():
@@ -291,15 +324,20 @@ def post_create(request, pk):
         except ValidationError as error:
             form.add_error("body", _error_text(error))
         else:
+            if inline:
+                response = render(request, "discussions/reply.html#inline_done", {})
+                response["HX-Trigger"] = json.dumps(
+                    {"discussions:posted": {"post": post.pk, "position": post.position}}
+                )
+                return response
             messages.success(request, _("Your reply was posted."))
             post.thread = thread
             return redirect(post_url(post))
-    return render(
-        request,
-        "discussions/reply.html",
-        _reply_context(thread, viewer, form, parent=parent, preview_html=preview_html),
-        status=400 if form.errors else 200,
-    )
+    context = _reply_context(thread, viewer, form, parent=parent, preview_html=preview_html)
+    if inline:
+        # 200, as htmx swaps in only successful answers: the errors stand next to the field.
+        return render(request, "discussions/reply.html#inline_form", context)
+    return render(request, "discussions/reply.html", context, status=400 if form.errors else 200)
 
 
 def post_redirect(request, pk):
@@ -391,7 +429,7 @@ def post_history(request, pk):
     viewer = permissions.thread_viewer(request.user, post.thread)
     if not viewer.can_view_history(post):
         raise PermissionDenied
-    revisions = list(post.revisions.select_related("editor").order_by("-number"))
+    revisions = selectors.post_revisions(post)
     return render(
         request,
         "discussions/post_history.html",

@@ -1003,3 +1003,42 @@ def test_post_revisions_are_kept_in_order(opening_post, member, moderator):
         services.post_edit(actor=editor, post=opening_post, body=f"Version {number}")
     numbers = list(PostRevision.objects.filter(post=opening_post).values_list("number", flat=True))
     assert numbers == [1, 2, 3, 4, 5]
+
+
+def test_report_create_refuses_a_second_open_report_by_the_same_person(
+    reply, second_member, moderator, group
+):
+    services.report_create(actor=second_member, post=reply, reason="Rude")
+    with pytest.raises(ValidationError, match="already reported"):
+        services.report_create(actor=second_member, post=reply, reason="Still rude")
+    assert Report.objects.filter(post=reply).count() == 1
+    assert [action for action, _actor in audit_actions(group)].count("report.created") == 1
+
+
+def test_report_create_accepts_a_new_report_once_the_first_is_handled(
+    reply, second_member, moderator
+):
+    first = services.report_create(actor=second_member, post=reply, reason="Rude")
+    services.report_close(actor=moderator, report=first, dismiss=True)
+    services.report_create(actor=second_member, post=reply, reason="Rude again")
+    assert Report.objects.filter(post=reply, status="open").count() == 1
+
+
+def test_report_unique_open_constraint_holds_without_the_service(reply, second_member):
+    """The database keeps one open report per person and post, should two
+    requests pass the service's check at once."""
+    from django.db import IntegrityError
+
+    Report.objects.create(post=reply, reporter=second_member, reason="a")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Report.objects.create(post=reply, reporter=second_member, reason="b")
+
+
+def test_post_revisions_give_each_later_version_its_changes(thread, opening_post, member):
+    opening = opening_post
+    services.post_edit(actor=member, post=opening, body="What works for whom, and why?")
+    latest, first = selectors.post_revisions(opening)
+    assert first.changes is None
+    assert [row.tag for row in latest.changes] == ["replace"]
+    assert ("for whom", False) not in latest.changes[0].new
+    assert (", and why", True) in latest.changes[0].new

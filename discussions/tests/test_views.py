@@ -1,6 +1,7 @@
 """The discussion pages through the real views: what each person sees, what
 each action changes, and that bad input changes nothing and says why."""
 
+import json
 import re
 
 import pytest
@@ -509,8 +510,28 @@ def test_reply_page_prefills_quote_if_quote_given(client, thread, opening, guest
     client.force_login(guest)
     response = client.get(reverse("discussions:reply", args=[thread.pk]), {"quote": opening.pk})
     form = response.context["form"]
-    assert form.initial == {"body": "> Line one\n> Line two\n\n", "parent": opening.pk}
+    author = str(opening.author)
+    quote = f"> **{author}** [wrote](/posts/{opening.pk}/):\n>\n> Line one\n> Line two\n\n"
+    assert form.initial == {"body": quote, "parent": opening.pk}
     assert "&gt; Line one\n&gt; Line two" in response.text
+
+
+def test_quote_names_and_links_its_author_when_rendered(client, thread, opening, guest):
+    """The quote, posted, shows who wrote the quoted post and links to it;
+    Markdown in the name stays text."""
+    opening.author.display_name = "Ada *[x](javascript:alert(1))*"
+    opening.author.save(update_fields=["display_name"])
+    client.force_login(guest)
+    url = reverse("discussions:reply", args=[thread.pk])
+    body = client.get(url, {"quote": opening.pk}).context["form"].initial["body"]
+    response = client.post(url, {"body": body + "Agreed.", "parent": opening.pk})
+    assert response.status_code == 302
+    reply = thread.posts.get(position=2)
+    assert reply.body_html.startswith(
+        "<blockquote>\n<p><strong>Ada *[x](javascript:alert(1))*</strong> "
+        f'<a href="/posts/{opening.pk}/" rel="nofollow noopener noreferrer">wrote</a>:</p>'
+    )
+    assert "javascript:" not in reply.body_html.replace("Ada *[x](javascript:alert(1))*", "")
 
 
 def test_reply_page_does_not_quote_hidden_post_if_member(client, thread, reply, moderator, guest):
@@ -1195,3 +1216,84 @@ def test_report_queue_query_count_same_if_few_or_many_reports(
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(url)
     assert response.text.count('class="card report"') == 11
+
+
+# --- issue 15: reactions, inline replies, history, reports, hide ---------------------
+
+
+def test_thread_page_shows_only_reactions_given_and_one_menu(client, thread, opening, guest):
+    services.reaction_toggle(actor=guest, post=opening, kind="eyes")
+    client.force_login(guest)
+    text = client.get(thread.get_absolute_url()).text
+    foot = text[text.index(f'id="post-{opening.pk}"') :]
+    foot = foot[: foot.index("</article>")]
+    reactions = foot[foot.index('class="reactions"') : foot.index('<details class="reaction-add"')]
+    assert 'value="eyes"' in reactions and 'value="heart"' not in reactions
+    assert foot.count('<details class="reaction-add"') == 1
+    menu = foot[foot.index('<details class="reaction-add"') :]
+    assert all(f'value="{kind}"' in menu for kind in ("thumbs_up", "heart", "eyes"))
+
+
+def test_reply_form_inline_for_htmx(client, thread, opening, guest):
+    client.force_login(guest)
+    url = reverse("discussions:reply", args=[thread.pk])
+    response = client.get(url, {"parent": opening.pk}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "<html" not in response.text and "inline-reply-form" in response.text
+    assert f'id="reply-{opening.pk}-body"' in response.text
+    assert f'hx-post="{url}"' in response.text
+
+
+def test_inline_reply_posts_and_triggers_placing(client, thread, opening, guest):
+    client.force_login(guest)
+    url = reverse("discussions:reply", args=[thread.pk])
+    response = client.post(
+        url, {"body": "Inline!", "parent": opening.pk}, headers={"HX-Request": "true"}
+    )
+    post = thread.posts.get(position=2)
+    assert response.status_code == 200 and "Your reply was posted." in response.text
+    assert json.loads(response["HX-Trigger"]) == {
+        "discussions:posted": {"post": post.pk, "position": 2}
+    }
+    assert post.parent_id == opening.pk
+
+
+def test_inline_reply_shows_errors_in_place_and_saves_nothing(client, thread, opening, guest):
+    client.force_login(guest)
+    response = client.post(
+        reverse("discussions:reply", args=[thread.pk]),
+        {"body": " ", "parent": opening.pk},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200 and "errorlist" in response.text
+    assert "HX-Trigger" not in response and thread.posts.count() == 1
+
+
+def test_post_history_marks_changes_escaped(client, thread, opening, member):
+    services.post_edit(actor=member, post=opening, body="What <b>works</b> for all?")
+    client.force_login(member)
+    text = client.get(reverse("discussions:post_history", args=[opening.pk])).text
+    assert "<del>whom</del>" in text
+    assert "<ins>&lt;b&gt;</ins>works<ins>&lt;/b&gt;</ins>" in text
+    assert "<ins>all</ins>" in text
+    assert "<b>works</b>" not in text
+
+
+def test_post_report_twice_gives_one_entry_and_says_so(client, thread, opening, guest):
+    client.force_login(guest)
+    url = reverse("discussions:post_report", args=[opening.pk])
+    assert client.post(url, {"reason": "Spam"}).status_code == 302
+    response = client.post(url, {"reason": "Spam"})
+    assert response.status_code == 400
+    assert "You have already reported this post" in response.text
+    assert Report.objects.filter(post=opening).count() == 1
+
+
+def test_report_queue_offers_no_hide_for_a_hidden_post(client, thread, opening, guest, moderator):
+    services.report_create(actor=guest, post=opening, reason="Spam")
+    client.force_login(moderator)
+    url = reverse("discussions:report_queue", args=[thread.group.slug])
+    assert "Hide the post" in client.get(url).text
+    services.post_set_hidden(actor=moderator, post=opening, hidden=True, reason="Spam")
+    text = client.get(url).text
+    assert "Hide the post" not in text and "Show the post again" in text

@@ -6,7 +6,8 @@
 // this module fetches the post as the server renders it for this viewer
 // (discussions:post_fragment) and puts it in its place; page order is the
 // order of the posts' data-path, so a new post goes before the first post
-// whose path sorts after its own. Other changes show a notice.
+// whose path sorts after its own. Other changes show a notice. A reply
+// posted from the inline form under a post is placed the same way.
 
 const root = document.querySelector("[data-thread][data-stream]");
 if (root) follow(root);
@@ -30,6 +31,21 @@ function follow(root) {
     const frame = event.detail;
     if (frame.stream !== stream) return;
     queue = queue.then(() => handle(frame)).catch((error) => console.warn(error));
+  });
+
+  // A reply posted from the inline form (htmx) goes in its place as a live
+  // one would; if its live event came first, the post is only refreshed.
+  document.addEventListener("discussions:posted", (event) => {
+    const { post, position } = event.detail;
+    queue = queue
+      .then(() => placePost(post, true, position))
+      .catch((error) => console.warn(error));
+  });
+
+  // The inline reply form's Cancel: the form goes, the thread stays.
+  root.addEventListener("click", (event) => {
+    const cancel = event.target.closest("[data-cancel-inline-reply]");
+    if (cancel) cancel.closest("form")?.remove();
   });
 
   document.addEventListener("ws:unsubscribed", (event) => {

@@ -34,8 +34,11 @@ def test_reply_appears_for_other_member_without_reload(new_context, server, memb
     expect(arrived).to_have_class("post depth-1 post-new post-arrived")
     assert reader.evaluate("window.__notReloaded") is True
     # A reaction, then an edit, reach the reader the same way.
-    writer.locator(f"#post-{opening.pk} button[title=Heart]").click()
-    heart_count = reader.locator(f"#post-{opening.pk} button[title=Heart] .reaction-count")
+    writer.locator(f"#post-{opening.pk} details.reaction-add summary").click()
+    writer.locator(f"#post-{opening.pk} .reaction-menu button[title=Heart]").click()
+    heart_count = reader.locator(
+        f"#post-{opening.pk} .reactions > button[title=Heart] .reaction-count"
+    )
     expect(heart_count).to_have_text("1")
     post = thread.posts.get(position=2)
     writer.goto(server + f"/posts/{post.pk}/edit/")
