@@ -193,6 +193,8 @@ ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
 PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
 DEMO_SEEDERS = [
     "groups.seed.seed_groups",
+    "discussions.seed.seed_discussions",
+    "documents.seed.seed_documents",
     "meetings.seed.seed_meetings",
     "public_pages.seed.seed_public",
     "results.seed.seed_results",
