@@ -39,7 +39,10 @@ def safe_local_url(request, url: str) -> str | None:
 
 def _page_of_action(request) -> str | None:
     """Where to come back to: the page itself for a GET; for a POST (never
-    replayed) the page it was posted from."""
+    replayed) the page it was posted from; for an htmx request (a part of a
+    page) the page in the browser's address bar."""
+    if request.headers.get("HX-Request"):
+        return safe_local_url(request, request.headers.get("HX-Current-URL", ""))
     if request.method in ("GET", "HEAD"):
         return safe_local_url(request, request.get_full_path())
     return safe_local_url(request, request.headers.get("Referer", ""))

@@ -136,3 +136,17 @@ def test_activating_2fa_asks_the_password_if_signed_in_long_ago(client, fresh_mo
     session.save()
     response = client.get(reverse("mfa_activate_totp"))
     assert response.status_code == 302 and "/reauthenticate/" in response.url
+
+
+def test_mfa_gate_remembers_the_page_in_the_address_bar_for_htmx(client, fresh_moderator, thread):
+    client.force_login(fresh_moderator)
+    client.post(
+        reverse("discussions:thread_moderate", args=[thread.pk]),
+        {"action": "pin"},
+        headers={
+            "hx-request": "true",
+            "hx-current-url": f"http://testserver{thread.get_absolute_url()}",
+            "referer": "http://testserver/elsewhere/",
+        },
+    )
+    assert client.session[MFA_RESUME] == thread.get_absolute_url()
