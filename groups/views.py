@@ -32,6 +32,13 @@ from .forms import (
 from .models import GroupVisit, Invitation, Membership, Role
 
 
+def _moderating_needs_mfa() -> str:
+    return _(
+        "Moderating needs two-factor authentication: before your first moderator "
+        "action you will be asked to turn it on, with an authenticator app on your phone."
+    )
+
+
 def _error_text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
@@ -354,6 +361,9 @@ def invitation(request, token):
     # A new person: sign up through allauth with this address, already verified.
     request.session[services.INVITATION_SESSION_KEY] = token
     get_account_adapter(request).stash_verified_email(request, invitation.email)
+    if invitation.role == Role.MODERATOR:
+        # Said before the account exists, as on the other invitation pages.
+        messages.info(request, _moderating_needs_mfa())
     return redirect("account_signup")
 
 

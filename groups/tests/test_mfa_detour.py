@@ -3,6 +3,7 @@ said up front, no second password prompt right after signing in, and the
 way back to the page of the action (``groups.decorators.mfa_gate``,
 ``groups:mfa_resume``)."""
 
+import re
 import time
 
 import pytest
@@ -150,3 +151,29 @@ def test_mfa_gate_remembers_the_page_in_the_address_bar_for_htmx(client, fresh_m
         },
     )
     assert client.session[MFA_RESUME] == thread.get_absolute_url()
+
+
+def test_invitation_to_moderate_says_2fa_is_needed_on_the_sign_up_page(
+    client, group, moderator, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invitation_send(
+            actor=moderator, group=group, email="new@example.org", role="moderator"
+        )
+    link = re.search(r"http://[^/]+(/invitations/[^/\s]+/)", mail.outbox[-1].body).group(1)
+    page = client.get(link, follow=True)
+    assert page.request["PATH_INFO"] == reverse("account_signup")
+    assert MFA_NOTE in page.text
+
+
+def test_invitation_to_moderate_says_2fa_is_needed_on_the_accept_page(
+    client, group, moderator, make_user, django_capture_on_commit_callbacks
+):
+    invitee = make_user("known@example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invitation_send(
+            actor=moderator, group=group, email=invitee.email, role="moderator"
+        )
+    link = re.search(r"http://[^/]+(/invitations/[^/\s]+/)", mail.outbox[-1].body).group(1)
+    client.force_login(invitee)
+    assert MFA_NOTE in client.get(link).text
