@@ -29,13 +29,13 @@ READING_V2 = (
 """
 )
 
-FIGURES_V1 = """indicator,2019,2023,source
-international migrants (millions),272,281,UN DESA
-refugees and asylum seekers (millions),26,43,UNHCR
-internally displaced by disasters (millions),25,26,IDMC
-remittances to low and middle income countries (USD bn),548,656,World Bank
+FIGURES_V1 = """indicator,2019,latest,latest year,source
+international migrants (millions),272,281,2020,UN DESA
+refugees and others in need of international protection (millions),26,43,2023,UNHCR
+new displacements by disasters (millions),25,26,2023,IDMC
+remittances to low and middle income countries (USD bn),548,656,2023,World Bank
 """
-FIGURES_V2 = FIGURES_V1 + "migrant workers (millions),169,167,ILO\n"
+FIGURES_V2 = FIGURES_V1 + "migrant workers (millions),169,168,2022,ILO\n"
 
 DRAFT_V1 = """# {name}: draft recommendations
 
