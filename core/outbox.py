@@ -153,6 +153,21 @@ def emails_queue(rows: Iterable[OutboundEmail]) -> None:
     transaction.on_commit(lambda: _enqueue_send(first_due))
 
 
+def last_queued() -> int:
+    """The id of the newest outbox row (0 if none): a mark for
+    ``emails_drop_queued_after``."""
+    return OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def emails_drop_queued_after(mark: int) -> int:
+    """Marks every unsent email queued after ``mark`` (``last_queued()``) as
+    handled and dropped: none of them leaves. For ``seed_demo``, whose
+    writes in the demo people's names should not mail them. Returns how many."""
+    return OutboundEmail.objects.filter(pk__gt=mark, sent_at__isnull=True).update(
+        sent_at=timezone.now(), dropped=True
+    )
+
+
 def _enqueue_send(due_at: datetime.datetime) -> None:
     from .tasks import send_due_emails  # the tasks module imports this one
 

@@ -7,7 +7,13 @@ class GroupsConfig(AppConfig):
     verbose_name = _("Working groups")
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from core import streams
+
+        from .adapter import remember_sign_in
+
+        user_logged_in.connect(remember_sign_in, dispatch_uid="groups.remember_sign_in")
 
         from .permissions import group_stream_access
 

@@ -6,6 +6,7 @@ app_name = "groups"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("groups/new/", views.group_create, name="create"),
+    path("two-factor/continue/", views.mfa_resume, name="mfa_resume"),
     path("groups/<slug:slug>/", views.group_detail, name="detail"),
     path("groups/<slug:slug>/members/", views.member_list, name="members"),
     path("groups/<slug:slug>/leave/", views.leave, name="leave"),

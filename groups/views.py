@@ -12,13 +12,13 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from core import ratelimit
 
 from . import permissions, selectors, services
-from .decorators import group_view, mfa_gate, moderator_view
+from .decorators import MFA_RESUME, group_view, mfa_gate, moderator_view, safe_local_url
 from .forms import (
     BulkInviteForm,
     DecideForm,
@@ -30,6 +30,13 @@ from .forms import (
     RoleForm,
 )
 from .models import GroupVisit, Invitation, Membership, Role
+
+
+def _moderating_needs_mfa() -> str:
+    return _(
+        "Moderating needs two-factor authentication: before your first moderator "
+        "action you will be asked to turn it on, with an authenticator app on your phone."
+    )
 
 
 def _error_text(error: ValidationError) -> str:
@@ -52,8 +59,28 @@ def dashboard(request):
             "groups": groups,
             "can_create": permissions.can_create_group(request.user),
             "has_join_requests": permissions.can_handle_join_requests(request.user),
+            # Said up front, before a first moderator action leads there.
+            "needs_mfa_notice": (
+                any(group.my_role == Role.MODERATOR for group in groups)
+                or permissions.is_organiser(request.user)
+            )
+            and permissions.needs_mfa_to_moderate(request.user),
         },
     )
+
+
+@require_GET
+def mfa_resume(request):
+    """Back to the page of the moderator action that led to turning on
+    two-factor authentication (remembered by ``mfa_gate``), once it is on.
+    A POST is never replayed: its page is shown, to do it again from there."""
+    if permissions.needs_mfa_to_moderate(request.user):
+        return redirect("mfa_index")
+    url = safe_local_url(request, request.session.pop(MFA_RESUME, "") or "")
+    if url is None:
+        return redirect("groups:dashboard")
+    messages.success(request, _("Two-factor authentication is on: you can continue here."))
+    return redirect(url)
 
 
 def group_create(request):
@@ -334,6 +361,9 @@ def invitation(request, token):
     # A new person: sign up through allauth with this address, already verified.
     request.session[services.INVITATION_SESSION_KEY] = token
     get_account_adapter(request).stash_verified_email(request, invitation.email)
+    if invitation.role == Role.MODERATOR:
+        # Said before the account exists, as on the other invitation pages.
+        messages.info(request, _moderating_needs_mfa())
     return redirect("account_signup")
 
 

@@ -294,19 +294,43 @@ def meeting_update(*, actor, meeting: Meeting, data: dict) -> Meeting:
     return meeting
 
 
-def minutes_save(*, actor, meeting: Meeting, minutes: str, publish: bool = False) -> Meeting:
-    """Saves the minutes draft; with ``publish`` the group can read them."""
+def minutes_save(
+    *,
+    actor,
+    meeting: Meeting,
+    minutes: str,
+    publish: bool = False,
+    before_start_confirmed: bool = False,
+) -> Meeting:
+    """Saves the minutes draft; with ``publish`` the group can read them.
+
+    Minutes of a meeting that has not started yet are published only with
+    ``before_start_confirmed`` (the moderator answered "publish anyway");
+    otherwise ValidationError (code ``not_started``) and nothing is saved.
+    """
     permissions.check_schedule(actor, meeting.group)
     with transaction.atomic():
         # The text as saved until now (under the row lock: two saves at once
         # compare each with the one before it).
-        before = (
-            Meeting.objects.select_for_update().values_list("minutes", flat=True).get(pk=meeting.pk)
+        locked = (
+            Meeting.objects.select_for_update()
+            .values("minutes", "starts_at", "minutes_published_at")
+            .get(pk=meeting.pk)
         )
+        before = locked["minutes"]
+        first_publication = publish and locked["minutes_published_at"] is None
+        if (
+            first_publication
+            and locked["starts_at"] > timezone.now()
+            and not before_start_confirmed
+        ):
+            raise ValidationError(
+                _("The meeting has not started yet: publish the minutes anyway?"),
+                code="not_started",
+            )
         meeting.minutes = (minutes or "").strip()
         fields = ["minutes", "updated_at"]
         meeting.updated_at = timezone.now()
-        first_publication = publish and meeting.minutes_published_at is None
         if first_publication:
             meeting.minutes_published_at = timezone.now()
             fields.append("minutes_published_at")

@@ -206,7 +206,7 @@ def meeting_cancel(request, meeting):
     )
 
 
-def _minutes_page(request, meeting, form, *, status=200):
+def _minutes_page(request, meeting, form, *, status=200, ask_before_start=False):
     return render(
         request,
         "meetings/minutes_form.html",
@@ -216,6 +216,7 @@ def _minutes_page(request, meeting, form, *, status=200):
             "form": form,
             "is_moderator": True,
             "is_published": meeting.minutes_published_at is not None,
+            "ask_before_start": ask_before_start,
         },
         status=status,
     )
@@ -227,14 +228,24 @@ def minutes_edit(request, meeting):
     if request.method == "POST":
         if not form.is_valid():
             return _minutes_page(request, meeting, form, status=400)
-        publish = request.POST.get("action") == "publish"
+        action = request.POST.get("action")
+        # "publish_anyway" is the answer to the question asked below: the
+        # meeting has not started yet.
+        publish = action in ("publish", "publish_anyway")
         was_published = meeting.minutes_published_at is not None
-        services.minutes_save(
-            actor=request.user,
-            meeting=meeting,
-            minutes=form.cleaned_data["minutes"],
-            publish=publish,
-        )
+        try:
+            services.minutes_save(
+                actor=request.user,
+                meeting=meeting,
+                minutes=form.cleaned_data["minutes"],
+                publish=publish,
+                before_start_confirmed=action == "publish_anyway",
+            )
+        except ValidationError as error:
+            if error.code != "not_started":
+                raise
+            # Nothing saved: the same text comes back with the question.
+            return _minutes_page(request, meeting, form, ask_before_start=True)
         if publish and not was_published:
             messages.success(request, _("The minutes were published to the group."))
         else:

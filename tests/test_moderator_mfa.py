@@ -114,7 +114,7 @@ MODERATOR_ACTIONS = {
     "meetings:cancel": (lambda w: {"pk": w.meeting.pk}, {}),
     "meetings:minutes": (
         lambda w: {"pk": w.meeting.pk},
-        {"minutes": "Decided.", "action": "publish"},
+        {"minutes": "Decided.", "action": "publish_anyway"},
     ),
     "meetings:transcript": (lambda w: {"pk": w.meeting.pk}, {"minutes": "Notes."}),
     "webinars:publish": (
@@ -149,6 +149,7 @@ MODERATOR_ACTIONS = {
 NOT_MODERATOR_ACTIONS = {
     "core:health": "the load balancer's health check, public",
     "groups:dashboard": "the person's own groups",
+    "groups:mfa_resume": "back to one's own page once two-factor authentication is on",
     "groups:detail": "a group page for its people",
     "groups:members": "the member list, the same for every member of the group",
     "groups:leave": "leaving a group one belongs to",

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
+                "groups.context_processors.mfa_resume",
             ],
         },
     },
@@ -195,6 +196,8 @@ ACCOUNT_FORMS = {"signup": "groups.forms.InvitationSignupForm"}
 PROFILE_VISIBILITY_RULE = "groups.permissions.can_view_profile"
 DEMO_SEEDERS = [
     "groups.seed.seed_groups",
+    "discussions.seed.seed_discussions",
+    "documents.seed.seed_documents",
     "meetings.seed.seed_meetings",
     "public_pages.seed.seed_public",
     "results.seed.seed_results",
@@ -237,6 +240,10 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "signup": "20/m/ip",
 }
+# Sensitive account changes (turning two-factor authentication on or off, ...)
+# ask for the password again after this many seconds; a fresh sign-in counts
+# (groups.adapter.AccountAdapter.is_reauthentication_required).
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Workspace")
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

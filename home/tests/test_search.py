@@ -113,7 +113,11 @@ def test_search_finds_draft_minutes_for_moderator_only(member, moderator, group)
     assert results(moderator, "quorum")["meetings"] == ["Session 4"]
     assert results(member, "quorum")["meetings"] == []
     meeting_services.minutes_save(
-        actor=moderator, meeting=meeting, minutes="Quorum reached", publish=True
+        actor=moderator,
+        meeting=meeting,
+        minutes="Quorum reached",
+        publish=True,
+        before_start_confirmed=True,
     )
     assert results(member, "quorum")["meetings"] == ["Session 4"]
 

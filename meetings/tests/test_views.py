@@ -212,7 +212,13 @@ def test_minutes_draft_hidden_from_members_shown_to_moderators(
 
 
 def test_published_minutes_shown_to_members(client, member, moderator, meeting):
-    services.minutes_save(actor=moderator, meeting=meeting, minutes="We **agreed**.", publish=True)
+    services.minutes_save(
+        actor=moderator,
+        meeting=meeting,
+        minutes="We **agreed**.",
+        publish=True,
+        before_start_confirmed=True,
+    )
     client.force_login(member)
     page = client.get(meeting.get_absolute_url()).text
     assert "We <strong>agreed</strong>." in page
@@ -427,9 +433,19 @@ def test_minutes_saved_as_draft(client, moderator, meeting):
     assert meeting.minutes_published_at is None
 
 
+def started(meeting):
+    Meeting.objects.filter(pk=meeting.pk).update(
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+        ends_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    meeting.refresh_from_db()
+    return meeting
+
+
 def test_minutes_published(
     client, moderator, meeting, published, django_capture_on_commit_callbacks
 ):
+    started(meeting)
     client.force_login(moderator)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
@@ -438,6 +454,41 @@ def test_minutes_published(
         )
     meeting.refresh_from_db()
     assert meeting.minutes == "Final"
+    assert meeting.minutes_published_at is not None
+    assert any(event == "minutes.published" for _stream, event, _payload in published)
+
+
+def test_minutes_publish_asks_first_and_saves_nothing_if_meeting_not_started(
+    client, moderator, meeting, published, django_capture_on_commit_callbacks
+):
+    client.force_login(moderator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("meetings:minutes", args=[meeting.pk]),
+            {"minutes": "Written ahead", "action": "publish"},
+        )
+    assert response.status_code == 200
+    assert "The meeting has not started yet: publish anyway?" in response.text
+    assert 'value="publish_anyway"' in response.text
+    # The text typed comes back in the form, but nothing is stored or sent.
+    assert "Written ahead" in response.text
+    meeting.refresh_from_db()
+    assert meeting.minutes == "" and meeting.minutes_published_at is None
+    assert not any(event == "minutes.published" for _stream, event, _payload in published)
+
+
+def test_minutes_published_before_start_if_confirmed(
+    client, moderator, meeting, published, django_capture_on_commit_callbacks
+):
+    client.force_login(moderator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("meetings:minutes", args=[meeting.pk]),
+            {"minutes": "Written ahead", "action": "publish_anyway"},
+        )
+    assert response.status_code == 302
+    meeting.refresh_from_db()
+    assert meeting.minutes == "Written ahead"
     assert meeting.minutes_published_at is not None
     assert any(event == "minutes.published" for _stream, event, _payload in published)
 

@@ -244,7 +244,11 @@ def test_meeting_changes_and_document_versions_arrive_with_their_sentences(
     moved = to(deliver(smtp_mailer), member)[-1]
     assert "Max Moderator moved the meeting “Third session” to another time" in body(moved)
     meetings.minutes_save(
-        actor=moderator, meeting=meeting, minutes="We agreed on the plan.", publish=True
+        actor=moderator,
+        meeting=meeting,
+        minutes="We agreed on the plan.",
+        publish=True,
+        before_start_confirmed=True,
     )
     minutes = to(deliver(smtp_mailer), member)[-1]
     assert "Max Moderator published the minutes of “Third session”" in body(minutes)

@@ -195,7 +195,9 @@ def test_minutes_published_notifies_on_first_publication_only(everyone, group, m
     meeting = schedule(moderator, group)
     meetings.minutes_save(actor=moderator, meeting=meeting, minutes="Draft")
     assert not Notification.objects.filter(kind=Kind.MINUTES_PUBLISHED).exists()
-    meetings.minutes_save(actor=moderator, meeting=meeting, minutes="Final", publish=True)
+    meetings.minutes_save(
+        actor=moderator, meeting=meeting, minutes="Final", publish=True, before_start_confirmed=True
+    )
     published = Notification.objects.filter(kind=Kind.MINUTES_PUBLISHED)
     assert {n.recipient_id for n in published} == {
         everyone["member"].pk,
@@ -203,7 +205,13 @@ def test_minutes_published_notifies_on_first_publication_only(everyone, group, m
         everyone["listener"].pk,
     }
     services.notifications_mark_read(user=everyone["member"])
-    meetings.minutes_save(actor=moderator, meeting=meeting, minutes="Final, typo", publish=True)
+    meetings.minutes_save(
+        actor=moderator,
+        meeting=meeting,
+        minutes="Final, typo",
+        publish=True,
+        before_start_confirmed=True,
+    )
     assert not Notification.objects.filter(
         kind=Kind.MINUTES_PUBLISHED, recipient=everyone["member"], read_at__isnull=True
     ).exists()

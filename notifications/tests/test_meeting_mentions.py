@@ -231,7 +231,9 @@ def test_minutes_draft_mention_reaches_readers_now_and_the_others_on_publication
     # The draft: only those who may read it (its moderators) are told.
     assert told(TargetType.MINUTES, meeting.pk) == {co_moderator.pk: Kind.MENTION}
     Notification.objects.update(read_at=timezone.now())
-    meetings.minutes_save(actor=moderator, meeting=meeting, minutes=text, publish=True)
+    meetings.minutes_save(
+        actor=moderator, meeting=meeting, minutes=text, publish=True, before_start_confirmed=True
+    )
     assert told(TargetType.MINUTES, meeting.pk) == {
         co_moderator.pk: Kind.MENTION,
         member.pk: Kind.MENTION,
@@ -262,7 +264,11 @@ def test_minutes_edit_after_publication_tells_only_the_people_newly_mentioned(
 ):
     meeting = schedule(moderator, group)
     meetings.minutes_save(
-        actor=moderator, meeting=meeting, minutes=f"{handle(member)}", publish=True
+        actor=moderator,
+        meeting=meeting,
+        minutes=f"{handle(member)}",
+        publish=True,
+        before_start_confirmed=True,
     )
     assert told(TargetType.MINUTES, meeting.pk) == {member.pk: Kind.MENTION}
     meeting.refresh_from_db()

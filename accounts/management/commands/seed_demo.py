@@ -2,7 +2,11 @@
 
 Idempotent: running it again updates the same rows. Each app adds its part as
 a function named in ``settings.DEMO_SEEDERS`` (in dependency order); it
-receives the demo users by key and must itself be idempotent.
+receives the demo users by key and must itself be idempotent. Seeders write
+through the services where they can, so the notifications those write are
+there; the emails they queue to the demo people are dropped at the end of the
+seed's transaction (``core.outbox.emails_drop_queued_after``), so a seed
+mails nobody.
 """
 
 from allauth.account.models import EmailAddress
@@ -12,6 +16,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from accounts.models import Sector, User
+from core.outbox import emails_drop_queued_after, last_queued
 
 DEMO_PASSWORD = "workspace-demo"
 
@@ -136,9 +141,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, print_logins=False, url="", **options):
         with transaction.atomic():
+            mark = last_queued()
             users = seed_users()
             for seeder in _seeders():
                 seeder(users)
+            emails_drop_queued_after(mark)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(users)} people."))
         if print_logins:
             lines = ["", f"Workspace demo logins (password for all: {DEMO_PASSWORD})"]
