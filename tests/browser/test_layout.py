@@ -184,6 +184,15 @@ def test_phone_header_is_one_row_whose_menu_holds_sign_out_and_two_factor(
     shot(page, f"layout-menu-open-member-{width}")
     menu.tap()
     expect(sign_out).to_be_hidden()
+    # Escape and a tap outside close it too.
+    menu.tap()
+    expect(sign_out).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sign_out).to_be_hidden()
+    expect(page.locator("summary.menu-button")).to_be_focused()
+    menu.tap()
+    page.locator(".site-footer").tap()
+    expect(sign_out).to_be_hidden()
 
     page.get_by_text("Menu", exact=True).tap()
     sign_out.tap()
