@@ -14,12 +14,12 @@ from types import SimpleNamespace
 from django.middleware.csrf import get_token
 from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.formats import date_format
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
+from core.when import when_html
 
 from .models import ReactionKind
 
@@ -152,6 +152,7 @@ def post_items(
         return names[display_name, email]
 
     items = []
+    now = timezone.now()
     for post in posts:
         pk = post.pk
         can = viewer.post_actions(post)
@@ -163,7 +164,6 @@ def post_items(
             css += " post-hidden"
         if post.is_deleted:
             css += " post-deleted"
-        created = localtime(post.created_at)
         item = {
             "ref": _plain(f"post-{pk}"),
             "css": _plain(css),
@@ -178,9 +178,8 @@ def post_items(
             "author_name": "",
             "author_url": "",
             "url": link["post"](pk),
-            # What the date filter gives with "c" and "SHORT_DATETIME_FORMAT".
-            "created_iso": _plain(created.isoformat()),
-            "created": date_format(created, "SHORT_DATETIME_FORMAT"),
+            # The <time> element every page shows for when something happened.
+            "created_html": when_html(post.created_at, now=now),
             "edited": post.edited_at is not None,
             "history_url": link["post_history"](pk) if can["history"] else "",
             "foot_html": "",

@@ -180,6 +180,62 @@ def check_moderate_group(user, group: WorkingGroup) -> None:
         raise PermissionDenied
 
 
+def _membership_actions(user, membership: Membership) -> frozenset[str]:
+    """What a moderator of the membership's group may do with it: change its
+    role and remove it (not their own: one leaves a group instead, and one's
+    own role is changed by another moderator or an organiser), and move a
+    guest's access end."""
+    if membership.user_id == user.pk:
+        return frozenset()
+    actions = {"change_role", "remove"}
+    if membership.role == Role.GUEST:
+        actions.add("extend")
+    return frozenset(actions)
+
+
+def membership_actions(user, group: WorkingGroup, memberships) -> dict[int, frozenset[str]]:
+    """For the manage page: the actions ``user`` may take on each of
+    ``memberships`` (of ``group``), by membership id: ``change_role``,
+    ``extend``, ``remove`` (see ``can_change_role``, ``can_extend_membership``,
+    ``can_remove_membership``). One query whatever the number of rows."""
+    if not can_moderate_group(user, group):
+        return {membership.pk: frozenset() for membership in memberships}
+    return {membership.pk: _membership_actions(user, membership) for membership in memberships}
+
+
+def can_change_role(user, membership: Membership) -> bool:
+    """Gives the membership another role: its group's moderators, not on
+    their own membership."""
+    return can_moderate_group(user, membership.group) and "change_role" in _membership_actions(
+        user, membership
+    )
+
+
+def check_change_role(user, membership: Membership) -> None:
+    if not can_change_role(user, membership):
+        raise PermissionDenied
+
+
+def can_extend_membership(user, membership: Membership) -> bool:
+    """Moves the access end of a guest: its group's moderators."""
+    return can_moderate_group(user, membership.group) and "extend" in _membership_actions(
+        user, membership
+    )
+
+
+def can_remove_membership(user, membership: Membership) -> bool:
+    """Removes someone from the group: its group's moderators, not themselves
+    (they leave the group instead)."""
+    return can_moderate_group(user, membership.group) and "remove" in _membership_actions(
+        user, membership
+    )
+
+
+def check_remove_membership(user, membership: Membership) -> None:
+    if not can_remove_membership(user, membership):
+        raise PermissionDenied
+
+
 def can_leave_group(user, group: WorkingGroup) -> bool:
     return membership_of(user, group) is not None
 

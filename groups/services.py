@@ -177,10 +177,11 @@ def membership_change_role(
     *, actor: User, membership: Membership, role: str, expires_at: datetime.datetime | None = None
 ) -> Membership:
     """Gives a member another role (a guest needs an access end date). The last
-    moderator keeps their role. Moderators only. Sends ``membership.changed``
-    and ``access.changed`` (to the person)."""
+    moderator keeps their role. Moderators only, not on their own membership
+    (PermissionDenied). Sends ``membership.changed`` and ``access.changed``
+    (to the person)."""
     group = membership.group
-    permissions.check_moderate_group(actor, group)
+    permissions.check_change_role(actor, membership)
     if role not in Role.values:
         raise ValidationError(_("Unknown role."), code="role")
     if role != Role.GUEST:
@@ -272,8 +273,9 @@ def _membership_end(*, actor: User, membership: Membership, action: str) -> Memb
 
 def membership_revoke(*, actor: User, membership: Membership) -> Membership:
     """Removes someone from the group; their access ends with the next request
-    and their sockets drop the group's streams. Moderators only."""
-    permissions.check_moderate_group(actor, membership.group)
+    and their sockets drop the group's streams. Moderators only, not on
+    themselves (they leave the group instead; PermissionDenied)."""
+    permissions.check_remove_membership(actor, membership)
     return _membership_end(actor=actor, membership=membership, action="membership.revoked")
 
 

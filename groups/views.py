@@ -137,13 +137,18 @@ def group_settings(request, group):
     return render(request, "groups/group_settings.html", {"group": group, "form": form})
 
 
-def _manage_context(group, **extra):
-    return {
-        "group": group,
-        "memberships": Membership.objects.valid()
+def _manage_context(request, group, **extra):
+    memberships = list(
+        Membership.objects.valid()
         .filter(group=group)
         .select_related("user")
-        .order_by("role", "user__display_name"),
+        .order_by("role", "user__display_name")
+    )
+    actions = permissions.membership_actions(request.user, group, memberships)
+    return {
+        "group": group,
+        # Each row with what the moderator may do with it (permissions decide).
+        "rows": [(membership, actions[membership.pk]) for membership in memberships],
         "invitations": group.invitations.pending().select_related("invited_by"),
         "roles": Role.choices,
         "invite_form": InviteForm(initial={"language": get_language()}),
@@ -153,7 +158,7 @@ def _manage_context(group, **extra):
 
 @moderator_view
 def manage(request, group):
-    return render(request, "groups/manage.html", _manage_context(group))
+    return render(request, "groups/manage.html", _manage_context(request, group))
 
 
 @moderator_view
@@ -173,7 +178,7 @@ def invite(request, group):
     return render(
         request,
         "groups/manage.html",
-        _manage_context(group, invite_form=form),
+        _manage_context(request, group, invite_form=form),
         status=200 if request.method == "GET" else 400,
     )
 
@@ -252,6 +257,7 @@ def membership_extend(request, group, pk):
 @moderator_view
 def membership_remove(request, group, pk):
     membership = _membership_in(group, pk)
+    permissions.check_remove_membership(request.user, membership)
     if request.method == "POST":
         try:
             services.membership_revoke(actor=request.user, membership=membership)

@@ -255,6 +255,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.time_zone("TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
+# Unambiguous dates in each language ("6 Dec 2026, 01:15", "6. Dez. 2026, 01:15").
+FORMAT_MODULE_PATH = ["workspace.formats"]
 
 # --- Static and media files ------------------------------------------------------
 STATIC_URL = "/static/"

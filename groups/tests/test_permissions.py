@@ -106,3 +106,26 @@ def test_memberships_visible_to_is_empty_if_outsider_or_expired_guest(outsider, 
     join(expired, group, Role.GUEST, expires_at=timezone.now() - datetime.timedelta(days=1))
     for person in (outsider, expired):
         assert not permissions.memberships_visible_to(person).exists()
+
+
+def test_membership_actions_offer_nothing_on_oneself_and_extend_only_for_guests(
+    group, moderator, member, guest, outsider
+):
+    from groups.models import Membership
+
+    memberships = list(Membership.objects.filter(group=group))
+    actions = permissions.membership_actions(moderator, group, memberships)
+    by_user = {m.user_id: actions[m.pk] for m in memberships}
+    assert by_user[moderator.pk] == frozenset()
+    assert by_user[member.pk] == {"change_role", "remove"}
+    assert by_user[guest.pk] == {"change_role", "remove", "extend"}
+    assert not any(permissions.membership_actions(member, group, memberships).values())
+    assert not any(permissions.membership_actions(outsider, group, memberships).values())
+    own = next(m for m in memberships if m.user_id == moderator.pk)
+    theirs = next(m for m in memberships if m.user_id == member.pk)
+    assert not permissions.can_remove_membership(moderator, own)
+    assert permissions.can_remove_membership(moderator, theirs)
+    assert not permissions.can_remove_membership(member, theirs)
+    assert not permissions.can_change_role(moderator, own)
+    assert permissions.can_change_role(moderator, theirs)
+    assert not permissions.can_extend_membership(moderator, theirs)

@@ -80,12 +80,12 @@ def test_membership_revoke_denied_if_actor_is_moderator_elsewhere(group, member,
     assert member.memberships.get(group=group).active
 
 
-def test_last_moderator_can_neither_leave_nor_be_demoted(group, moderator):
+def test_last_moderator_can_neither_leave_nor_be_demoted(group, moderator, organiser):
     membership = moderator.memberships.get(group=group)
     with pytest.raises(ValidationError):
         services.membership_leave(actor=moderator, group=group)
     with pytest.raises(ValidationError):
-        services.membership_change_role(actor=moderator, membership=membership, role="member")
+        services.membership_change_role(actor=organiser, membership=membership, role="member")
     membership.refresh_from_db()
     assert membership.active and membership.role == Role.MODERATOR
 
@@ -282,3 +282,15 @@ def test_mentioned_people_are_the_group_people_newly_mentioned(
     with django_assert_num_queries(0):
         assert mentioned_people(text, group, before=text) == []
         assert mentioned_people("no mention", group) == []
+
+
+def test_membership_revoke_and_change_role_denied_if_on_oneself(group, moderator, member):
+    # Another moderator, so that the last-moderator rule is not what refuses.
+    Membership.objects.filter(user=member, group=group).update(role=Role.MODERATOR)
+    membership = moderator.memberships.get(group=group)
+    with pytest.raises(PermissionDenied):
+        services.membership_revoke(actor=moderator, membership=membership)
+    with pytest.raises(PermissionDenied):
+        services.membership_change_role(actor=moderator, membership=membership, role="member")
+    membership.refresh_from_db()
+    assert membership.active and membership.role == Role.MODERATOR

@@ -301,3 +301,17 @@ def test_leave_group_ends_membership(client, member, moderator, group):
     response = client.post(reverse("groups:leave", args=[group.slug]))
     assert response["Location"] == reverse("groups:dashboard")
     assert client.get(group.get_absolute_url()).status_code == 404
+
+
+def test_membership_remove_of_oneself_is_refused_and_changes_nothing(
+    client, group, moderator, make_user
+):
+    # Another moderator: the last-moderator rule is not what refuses here.
+    join(make_user("second@example.org"), group, Role.MODERATOR)
+    own = moderator.memberships.get(group=group)
+    client.force_login(moderator)
+    url = reverse("groups:membership_remove", args=[group.slug, own.pk])
+    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 403
+    own.refresh_from_db()
+    assert own.active and own.role == Role.MODERATOR

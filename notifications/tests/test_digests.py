@@ -257,7 +257,7 @@ def test_digest_groups_by_group_and_lists_upcoming_meetings_in_the_persons_zone(
         < text.index("Beta thread")
     )
     assert "Plenary" in text and "Far away" not in text
-    assert "9 a.m. EST" in text or "9 a.m. EDT" in text
+    assert "09:00 EST" in text or "09:00 EDT" in text
     assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/unsubscribe/" in email.headers["List-Unsubscribe"]
 
@@ -289,7 +289,7 @@ def test_digest_speaks_german(reader, post):
     assert email.subject == "Ihre tägliche Zusammenfassung aus dem Workspace"
     assert "Guten Tag Rita Reader," in email.text
     assert "Neuer Beitrag in einer beobachteten Diskussion: Labour pathways" in email.text
-    assert "23. Oktober 2026 22:00" in email.text  # Berlin time, German format
+    assert "23. Okt. 2026, 22:00" in email.text  # Berlin time, German format
 
 
 def test_digest_runs_twice_at_the_same_moment_and_queues_once(reader, post):

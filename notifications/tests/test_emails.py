@@ -473,7 +473,7 @@ def test_a_meeting_time_is_in_the_persons_time_zone(smtp_mailer, group, moderato
         },
     )
     text = body(to(deliver(smtp_mailer), member)[0])
-    assert "When: Jan. 15, 2031, 10 a.m. (EST)" in text
+    assert "When: 15 Jan 2031, 10:00 (EST)" in text
 
 
 # --- Headers, unsubscribe ---------------------------------------------------------------

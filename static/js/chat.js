@@ -557,7 +557,8 @@ function chat(root) {
 
   function formatTime(value) {
     const date = value instanceof Date ? value : new Date(value);
-    const options = { hour: "numeric", minute: "2-digit", timeZone };
+    // A 24-hour clock and the month's name, as the server's formats.
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone };
     const today = new Date().toDateString() === date.toDateString();
     if (!today) Object.assign(options, { day: "numeric", month: "short" });
     try {
