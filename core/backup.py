@@ -419,7 +419,7 @@ def check_archive(path: str | os.PathLike) -> Archive:
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by the with below)
     except (tarfile.TarError, OSError) as error:
-        raise BackupError(f"{path} is not a backup archive ({error}).") from error
+        raise BackupError(f"{path} is not a backup archive (not a readable tar file).") from error
     with tar:
         try:
             infos = tar.getmembers()

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         try:
             result = backup.backup(file)
         except (backup.BackupError, OSError) as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(" ".join(str(error).split())) from error
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(warning))
         manifest = result.manifest

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         try:
             result = backup.restore(file)
         except (backup.BackupError, OSError) as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(" ".join(str(error).split())) from error
         manifest = result.manifest
         if not manifest["media"]["included"]:
             self.stderr.write(
