@@ -286,7 +286,7 @@ def _rewrite(archive: Path, into: Path, change) -> Path:
     ``change(members, manifest)`` with members a list of (TarInfo, bytes)."""
     with tarfile.open(archive) as tar:
         members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
-    manifest = json.loads(dict((i.name, d) for i, d in members)["manifest.json"])
+    manifest = json.loads({i.name: d for i, d in members}["manifest.json"])
     members = [(i, d) for i, d in members if i.name != "manifest.json"]
     change(members, manifest)
     data = json.dumps(manifest).encode()
