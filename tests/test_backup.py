@@ -378,3 +378,20 @@ def test_restore_refuses_bad_archives_and_full_targets_and_writes_nothing(worksp
         assert bare.returncode != 0
         assert "pg_dump was not found on PATH" in bare.stderr
         assert not (tmp_path / "none.tar").exists()
+
+
+def test_compose_image_carries_the_client_tools_of_its_database_and_a_backups_volume():
+    """The web image's pg_dump/pg_restore are of the compose database's major
+    version, and the web services mount the volume the README's commands use."""
+    import re
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    server = re.search(r"^\s+image: postgres:(\d+)", compose, re.M).group(1)
+    client = re.search(r"^ARG POSTGRES_CLIENT_MAJOR=(\d+)$", dockerfile, re.M).group(1)
+    assert client == server
+    assert "postgresql-client-${POSTGRES_CLIENT_MAJOR}" in dockerfile
+    web = re.search(r"^x-web: &web\n(.*?)(?=^\S)", compose, re.M | re.S).group(1)
+    assert "- backups:/backups" in web
+    assert re.search(r"^volumes:\n(?:  \w+:\n)*  backups:$", compose, re.M)
+    assert "/backups" in re.search(r"chown workspace:workspace ([^\n]*)", dockerfile).group(1)
