@@ -324,7 +324,10 @@ def _backup_once(target: Path, vendor: str, warnings: list[str]) -> dict | None:
             if media["included"]:
                 copied = set()
                 for relative, path in _media_files(media_root()):
-                    entry = {"path": relative, **_add(tar, MEDIA_PREFIX + relative, path)}
+                    try:
+                        entry = {"path": relative, **_add(tar, MEDIA_PREFIX + relative, path)}
+                    except FileNotFoundError:
+                        continue  # deleted since the folder was listed: as if never there
                     media["files"].append(entry)
                     copied.add(relative)
                 missing = dump.referenced - copied
@@ -561,7 +564,7 @@ def restore(path: str | os.PathLike) -> RestoreResult:
     archive = check_archive(path)
     _check_target(archive)
     if archive.vendor == "postgresql":
-        _pg_tool("pg_restore")
+        _pg_tool("pg_restore")  # before anything is written
     written: list[Path] = []
     created: list[Path] = []
     try:

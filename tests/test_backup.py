@@ -395,3 +395,24 @@ def test_compose_image_carries_the_client_tools_of_its_database_and_a_backups_vo
     assert "- backups:/backups" in web
     assert re.search(r"^volumes:\n(?:  \w+:\n)*  backups:$", compose, re.M)
     assert "/backups" in re.search(r"chown workspace:workspace ([^\n]*)", dockerfile).group(1)
+
+
+def test_backup_names_files_lost_before_it_and_still_completes(workspace, tmp_path):
+    """A version whose file was already gone (lost before the backup, its row
+    still there) cannot be in the archive: the backup says so and the
+    manifest lists it, and everything else is backed up and restorable."""
+    lost = DocumentVersion.objects.order_by("pk").first().file.name
+    (workspace / lost).unlink()
+    archive = tmp_path / "workspace.tar"
+    made = manage("backup", str(archive), database_url=source_url(), media=workspace)
+    assert made.returncode == 0, made.stderr
+    assert "missing from" in made.stderr and lost in made.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert manifest["media"]["missing"] == [lost]
+    assert {f["path"] for f in manifest["media"]["files"]} == set(files_under(workspace))
+    restored_media = tmp_path / "restored-media"
+    with empty_database(tmp_path, "lost") as target:
+        restored = manage("restore", str(archive), database_url=target, media=restored_media)
+        assert restored.returncode == 0, restored.stderr
+    assert files_under(restored_media) == files_under(workspace)
