@@ -55,14 +55,13 @@ def _url(name: str) -> str:
 def manage(*args, database_url: str, media: Path, **env) -> subprocess.CompletedProcess:
     """``python manage.py ...`` as its own process, on the given database and media."""
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("S3_")},
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media),
         "DEBUG": "1",
         "SECRET_KEY": "insecure-test-key",
         **env,
     }
-    environment.pop("S3_BUCKET_NAME", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -416,3 +415,23 @@ def test_backup_names_files_lost_before_it_and_still_completes(workspace, tmp_pa
         restored = manage("restore", str(archive), database_url=target, media=restored_media)
         assert restored.returncode == 0, restored.stderr
     assert files_under(restored_media) == files_under(workspace)
+
+
+def test_backup_with_documents_in_s3_holds_the_database_only_and_says_so(make_user, tmp_path):
+    make_user("one@example.org")
+    archive = tmp_path / "workspace.tar"
+    s3 = {"S3_BUCKET_NAME": "workspace-documents", "S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+    made = manage("backup", str(archive), database_url=source_url(), media=tmp_path / "m", **s3)
+    assert made.returncode == 0, made.stderr
+    assert "S3 bucket; its own versioning and backups apply" in made.stderr
+    with tarfile.open(archive) as tar:
+        assert [m.name for m in tar.getmembers() if m.name.startswith("media/")] == []
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert manifest["media"]["included"] is False
+    with empty_database(tmp_path, "s3") as target:
+        restored = manage("restore", str(archive), database_url=target, media=tmp_path / "m", **s3)
+        assert restored.returncode == 0, restored.stderr
+        assert "the bucket's own versioning and backups apply" in restored.stderr
+        with _raw(target) as cursor:
+            cursor.execute("SELECT email FROM accounts_user")
+            assert [row[0] for row in cursor.fetchall()] == ["one@example.org"]
