@@ -305,6 +305,10 @@ def backup(target: str | os.PathLike) -> BackupResult:
         outcome = _backup_once(target, vendor, warnings)
         if outcome is not None:
             return BackupResult(outcome, target, warnings)
+        warnings.append(
+            "A document was deleted while the backup ran (after its database snapshot): "
+            "the backup started again."
+        )
     raise BackupError(
         "Documents were deleted during each of the backup's attempts; try again at a quieter time."
     )

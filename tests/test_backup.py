@@ -435,3 +435,74 @@ def test_backup_with_documents_in_s3_holds_the_database_only_and_says_so(make_us
         with _raw(target) as cursor:
             cursor.execute("SELECT email FROM accounts_user")
             assert [row[0] for row in cursor.fetchall()] == ["one@example.org"]
+
+
+def test_backup_starts_again_if_a_document_is_deleted_after_its_snapshot(workspace, tmp_path):
+    """The race the order of the backup leaves: a document deleted after the
+    database's snapshot, whose files are gone before the media are copied.
+    PostgreSQL only, where the backup can be held between the two for certain:
+    pg_dump takes its snapshot, then waits for a table another connection
+    has locked; meanwhile the document is deleted through its service."""
+    if connection.vendor != "postgresql":
+        pytest.skip("holding pg_dump after its snapshot needs PostgreSQL (DATABASE_URL)")
+    import time
+
+    import psycopg
+
+    from accounts.models import User
+    from documents.models import Document
+
+    moderator = User.objects.get(email="mod@example.org")
+    victim = Document.objects.get(title="D0", group__slug="backup-group")
+    names = set(victim.versions.values_list("file", flat=True))
+    assert len(names) == 2
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    archive = tmp_path / "workspace.tar"
+    with psycopg.connect(**params) as blocker, psycopg.connect(**params, autocommit=True) as peek:
+        blocker.execute('LOCK TABLE "public_pages_introduction" IN ACCESS EXCLUSIVE MODE')
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("S3_")},
+            "DATABASE_URL": source_url(),
+            "MEDIA_ROOT": str(workspace),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "backup", str(archive)],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not peek.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_dump' "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "pg_dump never waited for the lock"
+            time.sleep(0.05)
+        documents.document_delete(actor=moderator, document=victim)
+        assert not any((workspace / name).exists() for name in names)
+        blocker.rollback()  # pg_dump goes on, with the snapshot that still has D0
+    _stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "the backup started again" in stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert "missing" not in manifest["media"]
+    assert {f["path"] for f in manifest["media"]["files"]} == set(files_under(workspace))
+
+    restored_media = tmp_path / "restored-media"
+    with empty_database(tmp_path, "race") as target:
+        restored = manage("restore", str(archive), database_url=target, media=restored_media)
+        assert restored.returncode == 0, restored.stderr
+        with _raw(target) as cursor:
+            cursor.execute("SELECT title FROM documents_document WHERE title = 'D0'")
+            assert cursor.fetchall() == []
+            cursor.execute("SELECT file, sha256 FROM documents_documentversion")
+            versions = cursor.fetchall()
+    assert versions
+    for name, digest in versions:
+        assert sha256(restored_media / name) == digest
