@@ -1,9 +1,15 @@
+import sqlite3
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from core import backup
 
 
 class Command(BaseCommand):
+    # The system checks would open the database first, where a missing one
+    # should be this command's own clear error.
+    requires_system_checks = []
     help = (
         "Writes one archive (tar) with the database (pg_dump --format=custom, or a "
         "copy of the SQLite file), every file of MEDIA_ROOT and a manifest with "
@@ -18,6 +24,9 @@ class Command(BaseCommand):
             result = backup.backup(file)
         except (backup.BackupError, OSError) as error:
             raise CommandError(" ".join(str(error).split())) from error
+        except (DatabaseError, sqlite3.Error) as error:
+            message = " ".join(str(error).split())
+            raise CommandError(f"The database (DATABASE_URL) cannot be used: {message}") from error
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(warning))
         manifest = result.manifest

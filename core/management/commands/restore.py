@@ -1,9 +1,15 @@
+import sqlite3
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from core import backup
 
 
 class Command(BaseCommand):
+    # The system checks would open the database first, where a missing one
+    # should be this command's own clear error.
+    requires_system_checks = []
     help = (
         "Restores an archive written by 'manage.py backup' into an empty database "
         "(DATABASE_URL) and an empty MEDIA_ROOT, after checking every file's sha256. "
@@ -18,6 +24,9 @@ class Command(BaseCommand):
             result = backup.restore(file)
         except (backup.BackupError, OSError) as error:
             raise CommandError(" ".join(str(error).split())) from error
+        except (DatabaseError, sqlite3.Error) as error:
+            message = " ".join(str(error).split())
+            raise CommandError(f"The database (DATABASE_URL) cannot be used: {message}") from error
         manifest = result.manifest
         if not manifest["media"]["included"]:
             self.stderr.write(
