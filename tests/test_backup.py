@@ -336,8 +336,13 @@ def test_restore_refuses_bad_archives_and_full_targets_and_writes_nothing(worksp
         info.size = 1
         members.append((info, b"x"))
 
+    # From a release with a migration this one does not know.
+    def newer(members, manifest):
+        manifest["migrations"].append(["documents", "9999_from_the_future"])
+
     cases = {
         "does not match its sha256": flipped,
+        "from a newer release": _rewrite(archive, tmp_path / "newer.tar", newer),
         "would leave the media folder": _rewrite(archive, tmp_path / "escape.tar", escape),
         "is not a regular file": _rewrite(archive, tmp_path / "link.tar", link),
         "not listed": _rewrite(archive, tmp_path / "unlisted.tar", unlisted),
