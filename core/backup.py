@@ -146,13 +146,19 @@ def _pg_tool(name: str) -> tuple[str, int]:
         raise BackupError(f"{path} --version failed: {out.stderr.strip() or out.stdout.strip()}")
     client = int(found.group(1))
     connection.ensure_connection()
-    server = connection.pg_version // 10000
+    check_client_version(name, client=client, server=connection.pg_version // 10000)
+    return path, client
+
+
+def check_client_version(name: str, *, client: int, server: int) -> None:
+    """BackupError if the client tool's major version is older than the
+    server's: pg_dump refuses a newer server, and pg_restore may not know
+    what it needs."""
     if server > client:
         raise BackupError(
             f"{name} {client} cannot work with PostgreSQL server {server}: install the "
             f"PostgreSQL {server} client tools (or newer) and put them first on PATH."
         )
-    return path, client
 
 
 def _run(command: list[str]) -> None:

@@ -511,3 +511,33 @@ def test_backup_starts_again_if_a_document_is_deleted_after_its_snapshot(workspa
     assert versions
     for name, digest in versions:
         assert sha256(restored_media / name) == digest
+
+
+def test_client_tools_older_than_the_server_are_refused_clearly():
+    from core.backup import BackupError, check_client_version
+
+    check_client_version("pg_dump", client=16, server=16)
+    check_client_version("pg_dump", client=17, server=16)
+    with pytest.raises(BackupError, match="pg_dump 15 cannot work with PostgreSQL server 16"):
+        check_client_version("pg_dump", client=15, server=16)
+
+
+def test_restore_takes_a_database_whose_project_tables_are_all_empty(make_user, tmp_path):
+    """Tables of the project without a row (a schema made by hand, an aborted
+    attempt) count as empty: the restore replaces them."""
+    make_user("one@example.org")
+    archive = tmp_path / "workspace.tar"
+    made = manage("backup", str(archive), database_url=source_url(), media=tmp_path / "media")
+    assert made.returncode == 0, made.stderr
+    with empty_database(tmp_path, "tables") as target:
+        with _raw(target) as cursor:
+            cursor.execute('CREATE TABLE "accounts_user" (id integer)')
+            cursor.execute('CREATE TABLE "django_migrations" (id integer)')
+            cursor.connection.commit()
+        restored = manage("restore", str(archive), database_url=target, media=tmp_path / "new")
+        assert restored.returncode == 0, restored.stderr
+        with _raw(target) as cursor:
+            cursor.execute("SELECT email FROM accounts_user")
+            assert [row[0] for row in cursor.fetchall()] == ["one@example.org"]
+            cursor.execute("SELECT COUNT(*) FROM django_migrations")
+            assert cursor.fetchone()[0] > 20
