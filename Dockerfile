@@ -9,9 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# gettext: msgfmt for compilemessages; libmagic1: file types read from content.
+# gettext: msgfmt for compilemessages; libmagic1: file types read from content;
+# the PostgreSQL client tools of the server's major version (docker-compose.yml's
+# postgres:16) for `manage.py backup` and `restore` (pg_dump, pg_restore), from
+# PostgreSQL's own apt repository: a newer pg_dump writes archives an older
+# server's restore cannot take, an older one refuses a newer server.
+ARG POSTGRES_CLIENT_MAJOR=16
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext libmagic1 \
+    && apt-get install -y --no-install-recommends gettext libmagic1 postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-${POSTGRES_CLIENT_MAJOR} \
     && rm -rf /var/lib/apt/lists/*
 
 # The processes run as this user; the code stays owned by root, read-only to it.
@@ -38,8 +45,8 @@ ENV STATIC_ROOT=/app/staticfiles \
 # exists for this build step only and is not part of the image's environment.
 RUN SECRET_KEY=build-only-not-a-secret python manage.py compilemessages --verbosity 0 \
     && SECRET_KEY=build-only-not-a-secret python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p /data/media /srv/static \
-    && chown workspace:workspace /data/media /srv/static
+    && mkdir -p /data/media /srv/static /backups \
+    && chown workspace:workspace /data/media /srv/static /backups
 
 USER workspace
 
