@@ -14,9 +14,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import threading
+import time
 
+import psycopg
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from meetings import services as meeting_services
 from meetings.models import ChatMessage
@@ -148,6 +153,192 @@ async def test_daphne_killed_mid_meeting_loses_no_acknowledged_message(site, mee
     assert_nothing_lost(clients, acked, stored)
     # The survivor's log: no traceback from the other's death.
     assert "Traceback" not in (site.workdir / "daphne-b.log").read_text()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+# --- PostgreSQL restarted under traffic -------------------------------------------------
+
+
+@pytest.fixture
+def own_postgres(meeting_people):
+    """A PostgreSQL cluster of the test's own holding a copy of the test
+    database as it is now (schema, and the people and room of the
+    fixtures): the shared server on :5432 is never restarted."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "the restart test copies the test database into a PostgreSQL cluster of its "
+            "own with pg_dump: run with DATABASE_URL=postgres://…, as CI does"
+        )
+    try:
+        cluster_context = servers.postgres_cluster()
+        cluster = cluster_context.__enter__()
+    except LookupError as missing:
+        pytest.skip(f"the restart test runs its own PostgreSQL: {missing} (Debian: postgresql)")
+    try:
+        source = servers.database_url(connection.settings_dict)
+        with psycopg.connect(cluster.url(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE workspace")
+        dump = subprocess.run(
+            [str(cluster.binaries / "pg_dump"), "--no-owner", "--no-privileges", source],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        restore = subprocess.run(
+            ["psql", "-q", "-v", "ON_ERROR_STOP=1", cluster.url("workspace")],
+            input=dump.stdout,
+            capture_output=True,
+            timeout=60,
+        )
+        assert restore.returncode == 0, restore.stderr.decode()[-2000:]
+        yield cluster
+    finally:
+        cluster_context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server_on_own_postgres(own_postgres, tmp_path):
+    """One daphne with production settings (DEBUG=0) on the test's cluster,
+    waiting at most 2 s for a pooled connection."""
+    port = servers.free_port()
+    env = {
+        **topology.production_env(
+            port=port, database_url=own_postgres.url("workspace"), workdir=tmp_path
+        ),
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "TRUSTED_PROXY_COUNT": "0",
+        "DOCUMENTS_X_ACCEL": "0",
+        "REDIS_URL": "",
+        "DATABASE_POOL_TIMEOUT": "2",
+        "LOG_LEVEL": "INFO",
+    }
+    topology.collect_static(env)
+    log_path = tmp_path / "daphne.log"
+    with servers.daphne(env=env, port=port, log_path=log_path) as (base_url, process):
+        yield base_url, process, log_path
+    print("daphne log, last lines:\n" + log_path.read_text(errors="replace")[-4000:])
+
+
+class Poller(threading.Thread):
+    """Asks for a page every 50 ms and keeps every answer (time, status,
+    Retry-After, body)."""
+
+    def __init__(self, url: str, session: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.session = session
+        self.answers: list[tuple[float, int, str | None, str]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                answer = topology.fetch(self.url, headers={"Cookie": f"sessionid={self.session}"})
+                self.answers.append(
+                    (
+                        time.monotonic(),
+                        answer.status,
+                        answer.headers.get("Retry-After"),
+                        answer.text,
+                    )
+                )
+            except OSError as error:  # must not happen: daphne stays up
+                self.answers.append((time.monotonic(), 0, None, repr(error)))
+            time.sleep(0.05)
+
+
+def stored_on(cluster, room_id: int) -> list[tuple[int, int, int, str]]:
+    with psycopg.connect(cluster.url("workspace")) as db:
+        return db.execute(
+            "SELECT seq, id, author_id, body FROM meetings_chatmessage"
+            " WHERE room_id = %s ORDER BY seq",
+            [room_id],
+        ).fetchall()
+
+
+async def test_postgres_restarted_under_traffic_answers_503_and_loses_nothing(
+    own_postgres, server_on_own_postgres, meeting_people, password
+):
+    base_url, process, log_path = server_on_own_postgres
+    room, people = meeting_people
+    sessions = [
+        await asyncio.to_thread(topology.log_in, base_url, person.email, password)
+        for person in people[:3]
+    ]
+    clients = [
+        ReconnectingChatClient(base_url, session, room.pk, name=f"c{number}")
+        for number, session in enumerate(sessions)
+    ]
+    for client in clients:
+        assert (await client.connect())["type"] == "subscribed"
+    page = base_url + reverse("meetings:group_chat", kwargs={"slug": room.group.slug})
+    poller = Poller(page, sessions[0])
+    poller.start()
+
+    per_client = 15
+    acked: list[tuple[int, str]] = []
+    outage: dict[str, float] = {}
+
+    async def chat(client):
+        for number in range(per_client):
+            body = f"{client.name} #{number}"
+            ack = await client.say_reliably(body)
+            assert ack["type"] == "ack", ack
+            acked.append((ack["id"], body))
+            await asyncio.sleep(0.1)
+
+    async def restart_when_under_way():
+        while len(acked) < per_client:
+            await asyncio.sleep(0.01)
+        outage["from"] = time.monotonic()
+        await asyncio.to_thread(own_postgres.stop, "fast")  # pg_ctl stop -m fast
+        await asyncio.sleep(2)
+        await asyncio.to_thread(own_postgres.start)
+        outage["to"] = time.monotonic()
+
+    try:
+        await asyncio.gather(restart_when_under_way(), *(chat(client) for client in clients))
+        # Pages work again, without restarting daphne.
+        deadline = time.monotonic() + 20
+        while not [a for a in poller.answers if a[0] > outage["to"] and a[1] == 200]:
+            assert time.monotonic() < deadline, "no page answered 200 after the restart"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+    finally:
+        poller.done.set()
+        await asyncio.to_thread(poller.join, 10)
+
+    assert process.poll() is None  # the same daphne throughout
+    statuses = [status for _at, status, _retry, _body in poller.answers]
+    assert set(statuses) <= {200, 503}, statuses
+    during = [a for a in poller.answers if outage["from"] < a[0] < outage["to"]]
+    unavailable = [a for a in poller.answers if a[1] == 503]
+    assert unavailable and during, statuses
+    for _at, _status, retry_after, body in unavailable:
+        assert retry_after == "30"
+        assert "Temporarily unavailable" in body and "Bitte versuchen Sie es" in body
+        assert "Traceback" not in body
+    # Once PostgreSQL was back and the first page had succeeded, every page did.
+    first_ok = next(a[0] for a in poller.answers if a[0] > outage["to"] and a[1] == 200)
+    assert {a[1] for a in poller.answers if a[0] >= first_ok} == {200}
+
+    total = len(clients) * per_client
+    assert len(acked) == total
+    for client in clients:
+        await client.wait_until(
+            lambda client=client: len(client.seqs()) >= total, timeout=CATCH_UP_TIMEOUT
+        )
+    await asyncio.sleep(1)
+    stored = await asyncio.to_thread(stored_on, own_postgres, room.pk)
+    assert len(stored) == total
+    assert_nothing_lost(clients, acked, stored)
+    assert any(client.reconnects for client in clients)  # sockets did reconnect
+
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-4000:]
+    assert "Database unavailable, answered 503: GET" in log
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
