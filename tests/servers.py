@@ -7,6 +7,7 @@ serve the test database with daphne in a child process.
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -71,12 +72,17 @@ def daphne(
     port: int | None = None,
     log_path: Path | None = None,
     args: Sequence[str] = (),
+    file_size_limit: int | None = None,
 ):
     """Runs ``daphne workspace.asgi:application`` with ``env`` added to this
     process's environment and ``args`` (e.g. ``--proxy-headers``) added to its
     command line; yields (base_url, process); stops it afterwards. Its
     ``SITE_URL`` (links in emails, the origin its socket accepts) is its own
-    base URL unless ``env`` names another (e.g. a proxy's in front)."""
+    base URL unless ``env`` names another (e.g. a proxy's in front).
+
+    ``file_size_limit`` (bytes) is a disk that fills up: no file the process
+    writes can grow past it (RLIMIT_FSIZE; SIGXFSZ ignored, so that the write
+    fails with EFBIG as on a full disk with ENOSPC, instead of killing it)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     child_env = {
@@ -103,6 +109,7 @@ def daphne(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=None if file_size_limit is None else _limit_file_size(file_size_limit),
     )
     try:
         wait_for_http(base_url + "/health/", process=process)
@@ -111,6 +118,14 @@ def daphne(
         stop(process)
         if log_path:
             log.close()
+
+
+def _limit_file_size(limit: int):
+    def limit_in_child() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_in_child
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -12,17 +12,25 @@ The task worker killed mid-run is tests/test_outbox_worker.py's
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
+from documents import services as document_services
+from documents.models import Document, DocumentVersion
 from meetings import services as meeting_services
 from meetings.models import ChatMessage
 from tests import servers, topology
@@ -342,3 +350,127 @@ async def test_postgres_restarted_under_traffic_answers_503_and_loses_nothing(
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
+
+
+# --- The disk full during an upload -----------------------------------------------------
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+CSRF = "a" * 32  # a CSRF secret: the cookie and the header carry the same
+
+
+def post_file(url: str, cookie: str, fields: dict, name: str, content: bytes, **headers):
+    """A multipart form POST as the upload form sends it: (status, headers, body)."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/pdf\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    answer = topology.fetch(
+        url,
+        "POST",
+        headers={
+            "Cookie": f"{cookie}; csrftoken={CSRF}",
+            "X-CSRFToken": CSRF,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            **headers,
+        },
+        body=body,
+    )
+    return answer
+
+
+def files_under(root) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_disk_full_during_upload_stores_nothing_and_keeps_earlier_versions(
+    group, member, media_root, tmp_path
+):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "the file-size limit that fills the disk would stop SQLite writing its own "
+            "database too: run with DATABASE_URL=postgres://…, as CI does"
+        )
+    first = PDF + os.urandom(100 * 1024)
+    document = document_services.document_upload(
+        actor=member, group=group, uploaded=SimpleUploadedFile("report.pdf", first)
+    )
+    earlier = document.current_version
+    stored_before = files_under(media_root)
+    rows_before = (Document.objects.count(), DocumentVersion.objects.count())
+    client = Client()
+    client.force_login(member)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    env = {
+        "DEBUG": "1",
+        "DATABASE_URL": servers.database_url(connection.settings_dict),
+        "MEDIA_ROOT": str(media_root),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    log_path = tmp_path / "daphne.log"
+    limit = 64 * 1024  # no file of the process grows past it: the disk is full
+    new_document = reverse("documents:upload", kwargs={"slug": group.slug})
+    new_version = reverse("documents:version_upload", args=[document.pk])
+    message = "The file could not be stored"
+    with servers.daphne(env=env, log_path=log_path, file_size_limit=limit) as (base_url, process):
+        # A body under 100 KB stays in memory while received; writing the
+        # file to the media folder fails half way: the form again, with why.
+        for url, fields, headers in (
+            (new_document, {"title": "Minutes"}, {}),
+            (new_version, {"change_note": "v2"}, {"Accept": "application/json"}),
+        ):
+            content = PDF + os.urandom(90 * 1024)
+            answer = post_file(base_url + url, cookie, fields, "minutes.pdf", content, **headers)
+            assert answer.status == 503, (url, answer.status, answer.text[:500])
+            if headers:  # static/js/upload.js asks for JSON and shows the errors
+                errors = json.loads(answer.body)["errors"]
+                assert list(errors) == ["file"] and errors["file"][0].startswith(message)
+            else:
+                assert message in answer.text.replace("&#x27;", "'")
+                assert 'name="file"' in answer.text  # the form, to try again
+            assert "Traceback" not in answer.text
+
+        # A larger body goes to a temporary file while received, which fails
+        # first: answered 503 too, not a connection dropped.
+        content = PDF + os.urandom(3 * 1024 * 1024)
+        fields = {"change_note": "v2"}
+        answer = post_file(base_url + new_version, cookie, fields, "big.pdf", content)
+        assert answer.status == 503
+        assert answer.headers["Retry-After"] == "60"
+        assert "disk is full" in answer.text and "Nothing was saved" in answer.text
+
+        # The earlier version is intact.
+        download = topology.fetch(
+            base_url + reverse("documents:download", args=[earlier.pk]),
+            headers={"Cookie": cookie},
+        )
+        assert download.status == 200
+        assert download.body == first
+        assert process.poll() is None
+
+    assert (Document.objects.count(), DocumentVersion.objects.count()) == rows_before
+    assert files_under(media_root) == stored_before  # nothing half-written left
+    document.refresh_from_db()
+    assert document.current_version == earlier
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    assert log.count("Upload not stored") == 2
+    assert "the body could not be stored" in log
