@@ -347,6 +347,7 @@ async def test_postgres_restarted_under_traffic_answers_503_and_loses_nothing(
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[-4000:]
     assert "Database unavailable, answered 503: GET" in log
+    assert "Database unavailable, socket closed (4503)" in log
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
