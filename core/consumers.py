@@ -43,6 +43,7 @@ from . import ratelimit, realtime, streams
 from .checks import patch_applies
 from .daphne_ws import daphne_protocol, text_frame, write_frame
 from .hub import get_hub
+from .outage import DATABASE_UNAVAILABLE, describe
 from .realtime import user_stream
 from .sessions import SESSIONS_CHANGED, session_fingerprint, session_state
 
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 # Close codes in the application range (4000-4999).
 CLOSE_UNAUTHENTICATED = 4401
+# The database is unavailable for now: try again later (RFC 6455's 1013,
+# which autobahn does not let a server send, in the application range).
+CLOSE_TRY_AGAIN_LATER = 4503
 MAX_SUBSCRIPTIONS = 50
 # Events read from the database at a time when catching up.
 CATCH_UP_PAGE = 500
@@ -149,6 +153,25 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         return None
 
     async def dispatch(self, message):
+        try:
+            return await self._dispatch(message)
+        except DATABASE_UNAVAILABLE as error:
+            # PostgreSQL restarting, or no connection free in time: no bug
+            # here, so one line in the log, not a traceback. The socket closes
+            # with 4503 (try again later); the page's socket.js reconnects with
+            # backoff and catches up, and chat.js sends again what was not
+            # acknowledged (under its client_id, stored once).
+            logger.warning(
+                "Database unavailable, socket closed (4503) on %s: %s",
+                message.get("type"),
+                describe(error),
+            )
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer from None
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return None
+
+    async def _dispatch(self, message):
         if not self.frame_once:
             return await super().dispatch(message)
         # Channels' dispatch first closes stale database connections, in a

@@ -41,6 +41,9 @@ measure them.
    before its body is read, and its connection closed (nginx does the same
    with ``client_max_body_size``). Whether the person may do what they ask
    stays Django's decision; this only decides how much of a body is read.
+   A body Twisted cannot store while receiving it (over 100 KB it goes to a
+   temporary file: the disk full) is answered 503 "try again later" instead
+   of a connection dropped without an answer.
 """
 
 import asyncio
@@ -312,6 +315,20 @@ def _refusal(limit: int) -> bytes:
     )
 
 
+_UNSTORABLE_TEXT = (
+    b"503 Service Unavailable: the server cannot store what you sent just now "
+    b"(its disk is full). Nothing was saved; please try again later.\n"
+)
+UNSTORABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Retry-After: 60\r\n"
+    + f"Content-Length: {len(_UNSTORABLE_TEXT)}\r\n".encode()
+    + b"Connection: close\r\n\r\n"
+    + _UNSTORABLE_TEXT
+)
+
+
 def limit_bodies() -> None:
     """Makes daphne's requests refuse a body over their limit before reading it."""
     from daphne import http_protocol
@@ -373,24 +390,38 @@ def limit_bodies() -> None:
             if self.body_limit is not None and self.body_received > self.body_limit:
                 self._refuse()
                 return
-            super().handleContentChunk(data)
+            try:
+                super().handleContentChunk(data)
+            except OSError as error:
+                # Twisted keeps a body over 100 KB in a temporary file: the
+                # disk is full. Answered, instead of a connection dropped.
+                self._refuse(unstorable=error)
 
-        def _refuse(self) -> None:
+        def _refuse(self, unstorable: OSError | None = None) -> None:
             if self.body_refused:
                 return
             self.body_refused = True
             # The request line is the channel's until the body is in.
             channel = self.channel
-            logger.warning(
-                "413 %s %s: a body of %s bytes over the limit of %d",
+            request = (
                 getattr(channel, "_command", b"?").decode("ascii", "replace"),
                 getattr(channel, "_path", b"?").decode("ascii", "replace")[:200],
-                self.declared_length if self.declared_length is not None else "more than",
-                self.body_limit,
             )
+            if unstorable is not None:
+                logger.warning("503 %s %s: the body could not be stored: %s", *request, unstorable)
+            else:
+                logger.warning(
+                    "413 %s %s: a body of %s bytes over the limit of %d",
+                    *request,
+                    self.declared_length if self.declared_length is not None else "more than",
+                    self.body_limit,
+                )
             if channel is None:
                 return
-            channel.transport.write(_refusal(self.body_limit))
+            if unstorable is not None:
+                channel.transport.write(UNSTORABLE)
+            else:
+                channel.transport.write(_refusal(self.body_limit))
             channel.loseConnection()
 
     http_protocol.WebRequest = WebRequest

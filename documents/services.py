@@ -16,6 +16,8 @@ Files never change once stored; a restore adds a version pointing at the same
 bytes. Deleting a document removes every file of it once the deletion commits.
 """
 
+import contextlib
+import logging
 import re
 import uuid
 from contextlib import contextmanager
@@ -32,6 +34,16 @@ from groups.services import audit
 
 from . import files, permissions
 from .models import Document, DocumentVersion, Folder
+
+logger = logging.getLogger(__name__)
+
+
+def storage_failed_message() -> str:
+    """What a person is told when the file could not be written."""
+    return _(
+        "The file could not be stored: the server's storage is full or not writable "
+        "just now. Nothing was saved; please try again later."
+    )
 
 
 def _event(document: Document, event_type: str, **data) -> None:
@@ -102,9 +114,19 @@ def _next_number(document: Document) -> int:
 @contextmanager
 def _stored(group, uploaded):
     """Stores the bytes under a random name, and removes them again if the
-    database work that follows fails."""
+    database work that follows fails. ValidationError (code ``storage``) if
+    they cannot be written, with nothing of them left."""
     storage = DocumentVersion._meta.get_field("file").storage
-    name = storage.save(f"documents/{group.pk}/{uuid.uuid4().hex}", uploaded)
+    wanted = f"documents/{group.pk}/{uuid.uuid4().hex}"
+    try:
+        name = storage.save(wanted, uploaded)
+    except OSError as error:
+        # The disk full, the folder unwritable, a file-size limit: what was
+        # written of the file goes (a fresh random name, so nobody else's).
+        with contextlib.suppress(OSError):
+            storage.delete(wanted)
+        logger.warning("Upload not stored (%s): %s", wanted, error)
+        raise ValidationError(storage_failed_message(), code="storage") from None
     try:
         yield name
     except BaseException:

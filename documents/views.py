@@ -49,6 +49,7 @@ FIELD_OF_CODE = {
     "empty": "file",
     "type": "file",
     "duplicate": "file",
+    "storage": "file",
     "title": "title",
     "folder": "folder",
     "name": "name",
@@ -151,6 +152,11 @@ def _unreadable(request) -> str | None:
             "please shorten it and try again."
         )
     return None
+
+
+def _status_of(error: ValidationError) -> int:
+    """503 when the file could not be stored (no fault of the person's), 400 otherwise."""
+    return 503 if getattr(error, "code", None) == "storage" else 400
 
 
 def _refuse(request, message: str, form, template: str, context: dict, *, status: int):
@@ -294,9 +300,9 @@ def _receive_document(request, group, template, context):
             )
         except ValidationError as error:
             _add_service_error(form, error)
-        else:
-            messages.success(request, _("“%(title)s” was uploaded.") % {"title": document.title})
-            return _succeeded(request, document.get_absolute_url())
+            return _failed(request, template, {**context, "form": form}, status=_status_of(error))
+        messages.success(request, _("“%(title)s” was uploaded.") % {"title": document.title})
+        return _succeeded(request, document.get_absolute_url())
     return _failed(request, template, {**context, "form": form})
 
 
@@ -374,11 +380,9 @@ def _receive_version(request, document, template, context):
             )
         except ValidationError as error:
             _add_service_error(form, error)
-        else:
-            messages.success(
-                request, _("Version %(number)d was added.") % {"number": version.number}
-            )
-            return _succeeded(request, document.get_absolute_url())
+            return _failed(request, template, {**context, "form": form}, status=_status_of(error))
+        messages.success(request, _("Version %(number)d was added.") % {"number": version.number})
+        return _succeeded(request, document.get_absolute_url())
     return _failed(request, template, {**context, "form": form})
 
 

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.test import Client
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 TIMEOUT = 10
 
@@ -34,6 +35,7 @@ class ChatClient:
         self.changed = asyncio.Condition()
         self.socket = None
         self.reader: asyncio.Task | None = None
+        self.connected = False  # False once the socket has dropped
 
     # --- connection ------------------------------------------------------------------
 
@@ -49,6 +51,7 @@ class ChatClient:
         )
         hello = json.loads(await asyncio.wait_for(self.socket.recv(), TIMEOUT))
         assert hello["type"] == "hello", hello
+        self.connected = True
         self.reader = asyncio.create_task(self._read(self.socket))
         if since is None and self.seqs():
             since = self.seqs()[-1]
@@ -66,6 +69,10 @@ class ChatClient:
                 async with self.changed:
                     self.frames.append(frame)
                     self.changed.notify_all()
+        async with self.changed:  # the socket dropped: whoever waits hears it
+            if socket is self.socket:
+                self.connected = False
+            self.changed.notify_all()
 
     async def close(self) -> None:
         if self.socket is not None:
@@ -122,3 +129,66 @@ class ChatClient:
             lambda f: f.get("client_id") == client_id and f.get("type") in {"ack", "error"},
             timeout=timeout,
         )
+
+
+class ReconnectingChatClient(ChatClient):
+    """A chat client that behaves as the browser's static/js/socket.js and
+    chat.js do when the socket drops: it connects again after a pause (longer
+    each time), subscribes from the last sequence number it saw, and sends
+    every message not yet acknowledged again under the same client_id, which
+    the server stores once."""
+
+    reconnects = 0  # how often the socket dropped and was opened again
+
+    async def reconnect(self, *, deadline: float) -> None:
+        delay = 0.1
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(Exception):
+                await self.close()
+            try:
+                frame = await self.connect()
+                if frame.get("type") == "subscribed":
+                    self.reconnects += 1
+                    return
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed):
+                pass
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name} could not reconnect")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def say_reliably(self, body: str, timeout: float = 45) -> dict:
+        """Sends a message until it is acknowledged, reconnecting in between;
+        returns the ack. An error frame (a refusal) is returned as it is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        client_id = uuid.uuid4().hex
+        frame = {"type": "chat.send", "room": self.room_id, "body": body, "client_id": client_id}
+
+        def answered():
+            return next(
+                (
+                    f
+                    for f in self.frames
+                    if f.get("client_id") == client_id and f.get("type") in {"ack", "error"}
+                ),
+                None,
+            )
+
+        while True:
+            if not self.connected:
+                await self.reconnect(deadline=deadline)
+            with contextlib.suppress(ConnectionClosed):
+                await self.send(frame)
+            async with self.changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.changed.wait_for(lambda: answered() or not self.connected),
+                        max(0.1, deadline - loop.time()),
+                    )
+            answer = answered()
+            if answer is not None:
+                return answer
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name}: no ack for {body!r}")

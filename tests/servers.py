@@ -7,11 +7,13 @@ serve the test database with daphne in a child process.
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -70,12 +72,17 @@ def daphne(
     port: int | None = None,
     log_path: Path | None = None,
     args: Sequence[str] = (),
+    file_size_limit: int | None = None,
 ):
     """Runs ``daphne workspace.asgi:application`` with ``env`` added to this
     process's environment and ``args`` (e.g. ``--proxy-headers``) added to its
     command line; yields (base_url, process); stops it afterwards. Its
     ``SITE_URL`` (links in emails, the origin its socket accepts) is its own
-    base URL unless ``env`` names another (e.g. a proxy's in front)."""
+    base URL unless ``env`` names another (e.g. a proxy's in front).
+
+    ``file_size_limit`` (bytes) is a disk that fills up: no file the process
+    writes can grow past it (RLIMIT_FSIZE; SIGXFSZ ignored, so that the write
+    fails with EFBIG as on a full disk with ENOSPC, instead of killing it)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     child_env = {
@@ -102,6 +109,7 @@ def daphne(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=None if file_size_limit is None else _limit_file_size(file_size_limit),
     )
     try:
         wait_for_http(base_url + "/health/", process=process)
@@ -110,6 +118,14 @@ def daphne(
         stop(process)
         if log_path:
             log.close()
+
+
+def _limit_file_size(limit: int):
+    def limit_in_child() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_in_child
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -246,3 +262,107 @@ def two_daphnes(tmp_path: Path, *, database_url: str, redis_url: str, redis_pref
         daphne(env=env, log_path=tmp_path / "b.log") as (web_b, _b),
     ):
         yield web_a, web_b
+
+
+def postgres_binaries() -> Path | None:
+    """The bin directory of the newest PostgreSQL server installed (initdb,
+    pg_ctl), or None."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+    )
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster of a test's own (never the machine's
+    shared one): initdb in a temporary directory, a free port on 127.0.0.1,
+    trust authentication, no fsync. It can be stopped and started again on
+    the same port. As root it runs as the ``postgres`` user (initdb refuses
+    root)."""
+
+    def __init__(self, binaries: Path):
+        self.binaries = binaries
+        self.port = free_port()
+        # Not under pytest's tmp_path: root's is closed to the postgres user.
+        self.directory = Path(tempfile.mkdtemp(prefix="workspace-pg-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "server.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.directory, "postgres", "postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str, timeout: float = 60) -> None:
+        done = subprocess.run(
+            [*self.as_user, *command], capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{command[0]} failed:\n{done.stdout}\n{done.stderr}\n{log}")
+
+    def init(self) -> None:
+        self._run(
+            str(self.binaries / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.binaries / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running():
+            with contextlib.suppress(Exception):
+                self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster():
+    """A started PostgreSQL cluster of the caller's own; removed afterwards.
+    Raises LookupError when no PostgreSQL server is installed."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        raise LookupError("no PostgreSQL server installed (initdb, pg_ctl)")
+    cluster = PostgresCluster(binaries)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

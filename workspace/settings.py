@@ -147,6 +147,10 @@ elif DATABASE_POOL_SIZE := env.int("DATABASE_POOL_SIZE", default=20):
         "max_size": DATABASE_POOL_SIZE,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0, minimum=0.1),
     }
+    # Each connection is checked as it leaves the pool (an empty query): after
+    # PostgreSQL restarted, every pooled connection is dead, and without the
+    # check each would fail one request before the pool replaced it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:  # no pool: connections per thread, kept for CONN_MAX_AGE seconds
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -22,3 +22,6 @@ urlpatterns = [
     path("profile/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A database outage is answered 503 "try again", not 500 (core.views.server_error).
+handler500 = "core.views.server_error"

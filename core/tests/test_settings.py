@@ -120,7 +120,7 @@ POOL_PROBE = (
     "import django, json; django.setup(); from django.conf import settings as s; "
     "d = s.DATABASES['default']; "
     "print(json.dumps({'pool': d.get('OPTIONS', {}).get('pool'), "
-    "'conn_max_age': d.get('CONN_MAX_AGE')}))"
+    "'conn_max_age': d.get('CONN_MAX_AGE'), 'checks': d.get('CONN_HEALTH_CHECKS')}))"
 )
 
 
@@ -131,10 +131,13 @@ def test_postgresql_connections_come_from_a_pool_unless_turned_off():
     assert json.loads(result.stdout) == {
         "pool": {"min_size": 2, "max_size": 20, "timeout": 10.0},
         "conn_max_age": 0,
+        # A pooled connection is checked as it leaves the pool: after a
+        # PostgreSQL restart the dead ones are replaced, not handed out.
+        "checks": True,
     }
     result = run_settings({**env, "DATABASE_POOL_SIZE": "0", "CONN_MAX_AGE": "60"}, POOL_PROBE)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"pool": None, "conn_max_age": 60}
+    assert json.loads(result.stdout) == {"pool": None, "conn_max_age": 60, "checks": True}
 
 
 @pytest.mark.django_db(transaction=True)

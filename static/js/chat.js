@@ -12,7 +12,7 @@
 //
 // A message being sent waits below the list until acknowledged; if the socket
 // drops first, it is sent again with the same client_id once the socket is
-// back (the server does not store it twice).
+// back (the server does not store it twice), in the order it was written.
 
 const HEARTBEAT_MS = 20_000;
 const TYPING_SEND_MS = 2_000;
@@ -57,6 +57,7 @@ function chat(root) {
   let lastTypingSent = 0;
   let readTimer = null;
   let connected = document.documentElement.dataset.socket === "open";
+  let subscribed = false; // to the room, on the socket open now
   let mutedUntil = parseDate(root.dataset.mutedUntil);
   let gone = false; // access ended
 
@@ -86,8 +87,10 @@ function chat(root) {
   document.addEventListener("ws:subscribed", ({ detail }) => {
     if (detail.stream !== stream) return;
     connected = true;
+    subscribed = true;
     showStatus("");
-    // Whatever was sent but not acknowledged goes again (same client_id).
+    // Whatever was sent but not acknowledged goes again (same client_id), in
+    // the order it was written.
     for (const [clientId, entry] of pending) {
       if (entry.seq === null) sendMessage(clientId, entry.body);
     }
@@ -106,6 +109,7 @@ function chat(root) {
   });
   document.addEventListener("ws:close", () => {
     connected = false;
+    subscribed = false;
     if (!gone) showStatus(strings.offline);
   });
   document.addEventListener("ws:ack", ({ detail }) => {
@@ -320,8 +324,11 @@ function chat(root) {
     socket.send({ type: "typing", room });
   });
 
+  // Until the room is subscribed on the socket open now, a message waits in
+  // `pending`: sent from socket.js' queue on reconnect it would overtake one
+  // lost with the old socket, resent only once subscribed.
   function sendMessage(clientId, body) {
-    socket.send({ type: "chat.send", room, body, client_id: clientId });
+    if (subscribed) socket.send({ type: "chat.send", room, body, client_id: clientId });
   }
 
   function acknowledged({ client_id: clientId, seq }) {

@@ -1,0 +1,252 @@
+"""The production topology of docker-compose.yml, run with real processes, for
+the tests that need it (tests/test_topology.py, tests/test_faults.py).
+
+No Docker engine runs in CI, so this builds the same picture from the same
+parts: two daphne processes (started as the image's CMD starts them, with
+``--proxy-headers``) serving one PostgreSQL database, sharing one Redis
+(channel layer and cache, under a prefix unique to the run), and nginx in
+front, configured from ``deploy/nginx.conf.template`` rendered with the
+placeholders docker-compose.yml gives the nginx container.
+"""
+
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import redis
+from django.conf import settings
+from websockets.asyncio.client import connect
+
+from tests import servers
+
+ROOT = servers.ROOT
+TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+REDIS_URL = os.environ.get("REDIS_URL", "")
+TIMEOUT = 10
+
+
+def missing_services() -> str | None:
+    """Why the topology cannot run here, or None."""
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return (
+            "the topology needs PostgreSQL shared by several processes: "
+            "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/workspace"
+        )
+    if not REDIS_URL:
+        return (
+            "the topology needs Redis (channel layer and cache across processes): "
+            "set REDIS_URL=redis://127.0.0.1:6379/0"
+        )
+    if servers.nginx_binary() is None:
+        return "the topology needs nginx in front: install nginx (Debian: nginx-light)"
+    return None
+
+
+# --- HTTP and WebSocket clients ---------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def cookies(self) -> dict[str, str]:
+        jar = SimpleCookie()
+        for header in self.headers.get_all("Set-Cookie") or ():
+            jar.load(header)
+        return {name: morsel.value for name, morsel in jar.items()}
+
+
+def fetch(url: str, method: str = "GET", *, headers=None, body=None) -> Response:
+    """One request, no redirects followed, no cookies kept."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Response(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def log_in(base_url: str, email: str, password: str) -> str:
+    """Signs in with the allauth form as a browser would; returns the session id."""
+    page = fetch(base_url + "/accounts/login/")
+    assert page.status == 200, page.status
+    csrf_cookie = page.cookies()["csrftoken"]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    answer = fetch(
+        base_url + "/accounts/login/",
+        "POST",
+        headers={
+            "Cookie": f"csrftoken={csrf_cookie}",
+            "Origin": base_url,
+            "Referer": base_url + "/accounts/login/",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body=urlencode({"csrfmiddlewaretoken": token, "login": email, "password": password}),
+    )
+    assert answer.status == 302, (answer.status, answer.text[:2000])
+    assert not answer.headers["Location"].startswith("/accounts/")
+    return answer.cookies()["sessionid"]
+
+
+def socket_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + "/ws/"
+
+
+def open_socket(base_url: str, session: str | None = None, *, origin: str):
+    """A socket to ``base_url`` (nginx or one daphne directly) as a page of
+    ``origin`` opens it: the site's pages send the site's origin (nginx's
+    address, the processes' SITE_URL), whichever process serves them."""
+    headers = {"Cookie": f"sessionid={session}"} if session else {}
+    return connect(
+        socket_url(base_url),
+        origin=origin,
+        additional_headers=headers,
+        open_timeout=TIMEOUT,
+    )
+
+
+async def next_frame(socket) -> dict:
+    return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+
+
+# --- The topology ------------------------------------------------------------------
+
+
+def nginx_config(*, port: int, upstreams: list[str], static_root: Path, media_root: Path) -> str:
+    """The template rendered with the values docker-compose.yml gives the nginx
+    container, but with local addresses and directories."""
+    return servers.render_template(
+        TEMPLATE.read_text(),
+        {
+            "WORKSPACE_LISTEN": f"127.0.0.1:{port}",
+            "WORKSPACE_UPSTREAMS": " ".join(f"server {address};" for address in upstreams),
+            "WORKSPACE_STATIC_ROOT": str(static_root),
+            "WORKSPACE_MEDIA_ROOT": str(media_root),
+        },
+    )
+
+
+@dataclass
+class Topology:
+    nginx: str  # base URLs (http://127.0.0.1:port)
+    web_a: str
+    web_b: str
+    env: dict[str, str]
+    static_root: Path
+    media_root: Path
+    workdir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)  # base URL -> daphne
+
+    def upstreams_of(self, marker: str, count: int) -> list[str]:
+        """The upstream addresses nginx logged for the ``count`` requests whose
+        URI contains ``marker`` (nginx logs a request after answering it)."""
+        pattern = re.compile(rf"^\S+ \S*{re.escape(marker)}\S* \d+ upstream=(\S+)$", re.M)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            found = pattern.findall((self.workdir / "nginx" / "access.log").read_text())
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+
+def forget_redis_keys(prefix: str) -> None:
+    """Removes what this run left in Redis (cache entries; they expire anyway)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """DEBUG=0 serves static files through the manifest storage: collected first,
+    as the image build does."""
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stderr
+
+
+def production_env(*, port: int, database_url: str, workdir: Path) -> dict[str, str]:
+    """The environment of the daphne processes behind nginx on ``port``."""
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "topology-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": f"topology-{uuid.uuid4().hex[:12]}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CSRF_TRUSTED_ORIGINS": "",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "TRUSTED_PROXY_COUNT": "1",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "STATIC_ROOT": str(workdir / "static"),
+        "MEDIA_ROOT": str(workdir / "media"),
+        "DOCUMENTS_X_ACCEL": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.contextmanager
+def running(workdir: Path, *, database_url: str, env: dict[str, str] | None = None):
+    """Two daphne processes on ``database_url`` behind nginx (``env`` added to
+    theirs); yields the Topology, stops everything afterwards."""
+    static_root = workdir / "static"
+    media_root = workdir / "media"
+    media_root.mkdir(parents=True, exist_ok=True)
+    port = servers.free_port()  # nginx's: the address people reach the site at
+    env = {**production_env(port=port, database_url=database_url, workdir=workdir), **(env or {})}
+    collect_static(env)
+    with contextlib.ExitStack() as stack:
+        web_a, process_a = stack.enter_context(
+            servers.daphne(env=env, args=["--proxy-headers"], log_path=workdir / "daphne-a.log")
+        )
+        web_b, process_b = stack.enter_context(
+            servers.daphne(env=env, args=["--proxy-headers"], log_path=workdir / "daphne-b.log")
+        )
+        config = nginx_config(
+            port=port,
+            upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
+            static_root=static_root,
+            media_root=media_root,
+        )
+        stack.enter_context(servers.nginx(http_config=config, port=port, workdir=workdir / "nginx"))
+        stack.callback(forget_redis_keys, env["REDIS_PREFIX"])
+        yield Topology(
+            nginx=f"http://127.0.0.1:{port}",
+            web_a=web_a,
+            web_b=web_b,
+            env=env,
+            static_root=static_root,
+            media_root=media_root,
+            workdir=workdir,
+            processes={web_a: process_a, web_b: process_b},
+        )
