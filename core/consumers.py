@@ -352,7 +352,9 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: arrays or objects nested deeper than the parser
+            # goes ("[[[[…", well within the size limit).
             await self.send(text_data=error_frame("bad_json", "The message is not valid JSON."))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
@@ -411,6 +413,10 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
 
     async def frame_unsubscribe(self, frame):
         stream = frame.get("stream")
+        if streams.parse(stream) is None:
+            # Not a stream name (a list is not even a possible key).
+            await self.send(text_data=error_frame("bad_stream", "Unknown stream.", stream=stream))
+            return
         if stream in self.subscriptions and stream != user_stream(self.user.pk):
             await self._leave(stream, reason="client")
 

@@ -79,6 +79,14 @@ async def test_ping_gets_pong(socket):
         ('{"no": "type"}', "bad_frame"),
         ('{"type": 5}', "bad_frame"),
         ('{"type": "launch_rockets"}', "unknown_type"),
+        # Found by tests/test_fuzz_frames.py: nesting deeper than the JSON
+        # parser goes (RecursionError, not a ValueError) closed the socket.
+        ("[" * 15_000, "bad_json"),
+        ('{"type": "ping", "id": ' + "[" * 15_000, "bad_json"),
+        # A stream that is no name (a list cannot even be looked up) closed it too.
+        ('{"type": "unsubscribe", "stream": []}', "bad_stream"),
+        ('{"type": "unsubscribe", "stream": {"a": 1}}', "bad_stream"),
+        ('{"type": "unsubscribe", "stream": "no stream"}', "bad_stream"),
     ],
 )
 async def test_bad_frame_gets_error_and_socket_stays_open(socket, text, code):
