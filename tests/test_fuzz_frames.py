@@ -16,7 +16,11 @@ After each frame the socket must answer a ping (it is still open and
 working); nothing may be logged as an error; and the database may change
 only if the frame was acknowledged as a write (``ack`` of a writing frame).
 
-``FUZZ_EXAMPLES`` (tests/fuzzing.py) sets the frames per person (× 10).
+Besides Hypothesis's frames, ``test_socket_survives_every_field_spoiled``
+walks every field of every frame type through a fixed list of wrong values
+(and leaves each out), the same on every run.
+
+``FUZZ_EXAMPLES`` (tests/fuzzing.py) sets the generated frames per person (× 10).
 """
 
 import asyncio
@@ -247,6 +251,73 @@ def test_socket_survives_hostile_frames(role, make_user, group):
         async_to_sync(one)(*sent)
 
     survives()
+
+
+# Every frame type with fields that work (as a member of the group): the
+# starting point of the frames spoiled one field at a time below.
+def good_frames(world) -> dict[str, dict]:
+    room = world.room.pk
+    return {
+        "ping": {"id": 1},
+        "subscribe": {"stream": world.room.stream, "since": 0},
+        "unsubscribe": {"stream": f"room:{room + 1000}"},
+        "chat.send": {"room": room, "body": "Hi", "client_id": "c1"},
+        "chat.edit": {"message": world.own_message, "body": "Changed"},
+        "chat.delete": {"message": world.others_message},
+        "chat.history": {"room": room, "before_seq": 5, "limit": 10},
+        "typing": {"room": room},
+        "presence.heartbeat": {"room": room},
+        "chat.mute": {"room": room, "user": world.author.pk, "minutes": 5},
+        "chat.read": {"room": room, "seq": 1},
+    }
+
+
+SPOILERS = [None, True, -1, 0, 2**64, -(2**63), 1.5, float("nan"), float("inf"), "", "x",
+            "\ud800", "a\x00b", "x" * 5000, [], {}, [1], {"a": 1}]  # fmt: skip
+
+
+def spoiled_frames(world) -> list[dict]:
+    """Each field of each good frame replaced by each spoiler, and left out."""
+    frames = []
+    for frame_type, fields in good_frames(world).items():
+        for name in fields:
+            frames.append({"type": frame_type} | {k: v for k, v in fields.items() if k != name})
+            for spoiler in SPOILERS:
+                frames.append({"type": frame_type, **fields, name: spoiler})
+    return frames
+
+
+async def test_socket_survives_every_field_spoiled(make_user, group):
+    """Deterministic, over one socket: every field of every frame type gets
+    every kind of wrong value (and goes missing), from a moderator, who may
+    send every frame (a member's refusals come sooner)."""
+    world = await database_sync_to_async(make_world)(make_user, group, "moderator")
+    assert set(good_frames(world)) == frame_types(), "add the new frame type to good_frames"
+    socket = await open_socket(world.person)
+    failures = []
+    try:
+        await socket.send_json_to({"type": "subscribe", "stream": world.room.stream})
+        assert (await socket.receive_json_from())["type"] == "subscribed"
+        for number, frame in enumerate(spoiled_frames(world), start=1_000_000):
+            before = await snapshot()
+            with fuzzing.watching_logs() as logs:
+                await socket.send_to(text_data=json.dumps(frame))
+                await socket.send_json_to({"type": "ping", "id": number})
+                try:
+                    answers = await answer_to(socket, number)
+                except (TimeoutError, AssertionError) as error:
+                    failures.append(f"{frame!r:.300}: no pong ({error!r}); {logs.lines()}")
+                    break
+            after = await snapshot()
+            label = f"{frame!r:.300}"
+            if logs.records:
+                failures.append(f"{label}: logged {logs.lines()}")
+            writes = [a for a in answers if a.get("type") == "ack" and a.get("request") in WRITES]
+            if after != before and not writes:
+                failures.append(f"{label}: answered {answers}, yet the database changed")
+    finally:
+        await socket.disconnect()
+    assert not failures, "\n".join(failures)
 
 
 def test_every_frame_type_is_fuzzed():
