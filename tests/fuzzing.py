@@ -124,7 +124,11 @@ class LogWatch(logging.Handler):
             self.records.append(record)
 
     def lines(self) -> list[str]:
-        return [f"{record.name}: {record.getMessage()}" for record in self.records]
+        return [
+            f"{record.name}: {record.getMessage()}"
+            + (f" ({record.exc_info[1]!r})" if record.exc_info else "")
+            for record in self.records
+        ]
 
 
 @contextlib.contextmanager
