@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 
 from channels.consumer import get_handler_name
@@ -63,6 +64,9 @@ CATCH_UP_PAGE = 500
 MAX_TIMER_DELAY = 3600.0
 # Events on the person's own stream after which every subscription is decided afresh.
 ACCESS_EVENTS = frozenset({"access.changed", "membership.revoked"})
+# A JSON escape of a UTF-16 surrogate: the only way a frame's text (UTF-8,
+# checked by the server) can give strings that are not valid Unicode.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def error_frame(code: str, message: str, **extra) -> str:
@@ -100,6 +104,16 @@ def _events(stream, after, until=None):
 @database_sync_to_async
 def _last_seq(stream):
     return realtime.last_seq(stream)
+
+
+def _valid_unicode(frame) -> bool:
+    """Whether every string in the parsed frame is valid Unicode (surrogate
+    pairs make one character; a lone surrogate is not one)."""
+    try:
+        json.dumps(frame, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _frame_send(send):
@@ -375,8 +389,17 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: arrays or objects nested deeper than the parser
+            # goes ("[[[[…", well within the size limit).
             await self.send(text_data=error_frame("bad_json", "The message is not valid JSON."))
+            return
+        if SURROGATE_ESCAPE.search(text_data) and not _valid_unicode(frame):
+            # A lone surrogate ("\\ud800") cannot be stored, rendered or sent
+            # on: refused here, for every frame handler at once.
+            await self.send(
+                text_data=error_frame("bad_json", "The message contains text that is not Unicode.")
+            )
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send(
@@ -434,6 +457,10 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
 
     async def frame_unsubscribe(self, frame):
         stream = frame.get("stream")
+        if streams.parse(stream) is None:
+            # Not a stream name (a list is not even a possible key).
+            await self.send(text_data=error_frame("bad_stream", "Unknown stream.", stream=stream))
+            return
         if stream in self.subscriptions and stream != user_stream(self.user.pk):
             await self._leave(stream, reason="client")
 

@@ -80,9 +80,19 @@ def _clean_body(body) -> str:
             % {"max": settings.CHAT_MAX_MESSAGE_CHARS},
             code="long",
         )
-    if "\x00" in body:
+    if "\x00" in body or (not body.isascii() and not _is_unicode(body)):
         raise ValidationError(_("The text contains characters that are not allowed."))
     return body
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a lone surrogate (a JSON "\\ud800"), which no database,
+    renderer or socket takes."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def message_send(*, actor, room: ChatRoom, body: str, client_id: str = "") -> ChatMessage:

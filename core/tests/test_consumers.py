@@ -79,6 +79,18 @@ async def test_ping_gets_pong(socket):
         ('{"no": "type"}', "bad_frame"),
         ('{"type": 5}', "bad_frame"),
         ('{"type": "launch_rockets"}', "unknown_type"),
+        # Found by tests/test_fuzz_frames.py: nesting deeper than the JSON
+        # parser goes (RecursionError, not a ValueError) closed the socket.
+        ("[" * 15_000, "bad_json"),
+        ('{"type": "ping", "id": ' + "[" * 15_000, "bad_json"),
+        # A stream that is no name (a list cannot even be looked up) closed it too.
+        ('{"type": "unsubscribe", "stream": []}', "bad_stream"),
+        ('{"type": "unsubscribe", "stream": {"a": 1}}', "bad_stream"),
+        ('{"type": "unsubscribe", "stream": "no stream"}', "bad_stream"),
+        # Lone surrogates: no database or renderer takes them (a chat.send
+        # with one ended the socket with a UnicodeEncodeError).
+        ('{"type": "ping", "id": "\\ud800"}', "bad_json"),
+        ('{"type": "chat.send", "room": 1, "body": "a\\udfffb"}', "bad_json"),
     ],
 )
 async def test_bad_frame_gets_error_and_socket_stays_open(socket, text, code):
@@ -88,6 +100,12 @@ async def test_bad_frame_gets_error_and_socket_stays_open(socket, text, code):
     assert frame["code"] == code
     await socket.send_json_to({"type": "ping", "id": 1})
     assert (await socket.receive_json_from())["type"] == "pong"
+
+
+async def test_surrogate_pair_escape_is_one_character_and_accepted(socket):
+    """An emoji written as a JSON surrogate pair is valid Unicode: not refused."""
+    await socket.send_to(text_data='{"type": "ping", "id": "\\ud83d\\ude00"}')
+    assert await socket.receive_json_from() == {"type": "pong", "id": "\U0001f600"}
 
 
 async def test_binary_frame_gets_error(socket):

@@ -122,6 +122,20 @@ def test_message_send_refused_if_muted_after_the_room_was_read(member, moderator
     assert not ChatMessage.objects.filter(room=room).exists()
 
 
+@pytest.mark.parametrize("body", ["a\ud800b", "\udfff", "ä\x00"])
+def test_message_send_refused_if_text_is_not_unicode(member, room, body):
+    """A lone surrogate (a JSON "\\ud800" from the socket) is refused like a
+    NUL byte: neither can be rendered or stored."""
+    with pytest.raises(ValidationError, match="not allowed"):
+        services.message_send(actor=member, room=room, body=body)
+    assert not ChatMessage.objects.filter(room=room).exists()
+
+
+def test_message_send_stores_emoji_if_sent_as_a_surrogate_pair(member, room):
+    message = services.message_send(actor=member, room=room, body="\U0001f600 ok")
+    assert message.body == "\U0001f600 ok"
+
+
 def test_message_send_refused_if_not_in_group(outsider, room):
     with pytest.raises(PermissionDenied, match="not in this group"):
         services.message_send(actor=outsider, room=room, body="hello")
