@@ -54,8 +54,9 @@ own CPU and its event loop's lag. A step passes with p99 page <= 300 ms, p99
 chat <= 250 ms and no error; ``capacity`` is the largest passing step; the ramp
 stops after the first failing one. The last line is one JSON object.
 
-``BENCH_PROFILE_DIR``: the two daphne processes run under cProfile
-(``python -m cProfile -o``) and write their profiles there when stopped.
+``BENCH_PROFILE_DIR``: the two daphne processes run under ``bench/_sampler.py``
+(a sampling profiler of every thread) and write their stacks there; the JSON
+gets a summary (``profile``).
 """
 
 import argparse
@@ -68,6 +69,7 @@ import os
 import random
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -471,6 +473,30 @@ class Load:
 
     # what a member does
 
+    @staticmethod
+    def paths(seat: Seat, thread: int) -> dict[str, str]:
+        return {
+            "home": "/",
+            "threads": f"/groups/{seat.slug}/threads/",
+            "thread": f"/threads/{thread}/",
+            "documents": f"/groups/{seat.slug}/documents/",
+            "meeting": f"/meetings/{seat.meeting}/",
+        }
+
+    async def prime(self) -> dict:
+        """Untimed, before the first step: every page a few times through
+        nginx (both daphne processes load their code and templates)."""
+        answers = Counter()
+        for seat in self.seats[:8]:
+            browser = Browser(self.port, {self.cookie_name: seat.session})
+            try:
+                for page, path in self.paths(seat, seat.threads[0]).items():
+                    status, _headers, _content = await browser.request("GET", path)
+                    answers[f"{page} {status}"] += 1
+            finally:
+                browser.close()
+        return dict(answers)
+
     async def browse(self, seat: Seat) -> None:
         args = self.args
         rng = random.Random(seat.user_id)
@@ -480,14 +506,7 @@ class Load:
                 await asyncio.sleep(rng.expovariate(1 / args.think))
                 page = rng.choices(PAGES, PAGE_WEIGHTS)[0]
                 thread = rng.choice(seat.threads)
-                path = {
-                    "home": "/",
-                    "threads": f"/groups/{seat.slug}/threads/",
-                    "thread": f"/threads/{thread}/",
-                    "documents": f"/groups/{seat.slug}/documents/",
-                    "meeting": f"/meetings/{seat.meeting}/",
-                }[page]
-                content = await self.get(browser, page, path)
+                content = await self.get(browser, page, self.paths(seat, thread)[page])
                 if page == "thread" and content and rng.random() < args.reply_share:
                     await self.reply(browser, thread, content)
         finally:
@@ -660,6 +679,26 @@ class Processes:
             ).fetchall()
         return [pid for (pid,) in rows]
 
+    def signal(self, number: int) -> None:
+        """To both daphne processes (profiled: sampling on and off)."""
+        if os.environ.get("BENCH_PROFILE_DIR"):
+            for name in ("daphne_a", "daphne_b"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.fixed[name][0], number)
+
+    def threads(self) -> dict[str, tuple[float, float]]:
+        return {name: thread_split(self.fixed[name][0]) for name in ("daphne_a", "daphne_b")}
+
+    @staticmethod
+    def thread_usage(before: dict, after: dict, seconds: float) -> dict:
+        return {
+            name: {
+                "main_thread_pct": round((after[name][0] - before[name][0]) / seconds * 100, 1),
+                "other_threads_pct": round((after[name][1] - before[name][1]) / seconds * 100, 1),
+            }
+            for name in after
+        }
+
     def snapshot(self) -> dict[str, dict[int, float]]:
         groups = dict(self.fixed)
         groups["nginx"] = [self.nginx_master, *bench.children(self.nginx_master)]
@@ -696,23 +735,22 @@ def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def profiled_daphne(env: dict, log_path: Path, name: str):
-    """A daphne of the topology; under cProfile with BENCH_PROFILE_DIR."""
+def topology_daphne(env: dict, log_path: Path, name: str):
+    """A daphne of the topology, started as the image's CMD starts it; with
+    BENCH_PROFILE_DIR under ``bench/_sampler.py`` (every thread sampled),
+    its stacks written to ``<dir>/daphne-<name>.txt`` when it stops."""
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
     if not profile_dir:
         with bench.servers.daphne(env=env, args=["--proxy-headers"], log_path=log_path) as served:
             yield served
         return
     port = bench.servers.free_port()
-    output = Path(profile_dir) / f"daphne-{name}.prof"
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = Path(profile_dir).resolve() / f"daphne-{name}.txt"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "cProfile",
-                "-o",
+                "bench/_sampler.py",
                 str(output),
                 "-m",
                 "daphne",
@@ -724,7 +762,7 @@ def profiled_daphne(env: dict, log_path: Path, name: str):
                 "workspace.asgi:application",
             ],
             cwd=bench.ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, "SITE_URL": f"http://127.0.0.1:{port}", **env},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -734,13 +772,21 @@ def profiled_daphne(env: dict, log_path: Path, name: str):
             bench.servers.wait_for_http(base_url + "/health/", process=process, timeout=60)
             yield base_url, process
         finally:
-            # SIGINT: daphne stops, and cProfile writes its file.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, 2)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                bench.servers.stop(process)
+            bench.servers.stop(process, timeout=30)
+
+
+def thread_split(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process's main thread (daphne's event loop) and of its
+    other threads (where Django runs sync code: views, database calls)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0, 0.0
+    main = (int(fields[11]) + int(fields[12])) / bench.CLOCK_TICKS
+    # The other threads, those that ended too (Django runs each request's
+    # sync code in a thread of its own): the process's total minus the main.
+    return main, max(0.0, bench.cpu_seconds(pid) - main)
 
 
 # --- The run -----------------------------------------------------------------------
@@ -752,6 +798,7 @@ async def ramp(seats: list[Seat], port: int, processes: Processes, args) -> tupl
     load = Load(seats, port, args, settings.SESSION_COOKIE_NAME)
     helpers = [asyncio.create_task(load.heartbeats()), asyncio.create_task(load.lag_monitor())]
     results, capacity = [], 0
+    log(f"priming: {json.dumps(await load.prime())}")
     try:
         for active in args.steps:
             step = load.step = Step(active=active)
@@ -766,16 +813,25 @@ async def ramp(seats: list[Seat], port: int, processes: Processes, args) -> tupl
             load.open_trackers()
             load_before = os.getloadavg()[0]
             before = processes.snapshot()
+            threads_before = processes.threads()
             generator_before = time.process_time()
             started = time.monotonic()
             step.measuring = True
+            processes.signal(signal.SIGUSR1)  # sampling on, if profiled
             await asyncio.sleep(args.seconds)
+            processes.signal(signal.SIGUSR2)
             step.measuring = False
             seconds = time.monotonic() - started
             after = processes.snapshot()
+            threads_after = processes.threads()
             generator_cpu = time.process_time() - generator_before
             chat = await load.settle()
-            result = report_step(step, seconds, chat, processes.usage(before, after, seconds))
+            usage = processes.usage(before, after, seconds)
+            for name, split in processes.thread_usage(
+                threads_before, threads_after, seconds
+            ).items():
+                usage[name].update(split)
+            result = report_step(step, seconds, chat, usage)
             result["connect_seconds"] = _round(connect_seconds, 2)
             result["generator"] = {
                 "cpu_s": round(generator_cpu, 2),
@@ -813,6 +869,7 @@ def report_step(step: Step, seconds: float, chat: dict, usage: dict) -> dict:
         and errors == 0
     )
     cpu_total = sum(figures["cpu_s"] for figures in usage.values())
+    daphne_cpu = usage["daphne_a"]["cpu_s"] + usage["daphne_b"]["cpu_s"]
     return {
         "active": step.active,
         "seconds": round(seconds, 1),
@@ -832,6 +889,10 @@ def report_step(step: Step, seconds: float, chat: dict, usage: dict) -> dict:
         "error_kinds": dict(step.errors),
         "processes": usage,
         "site_cpu_pct": round(cpu_total / seconds * 100, 1),
+        # Both daphne processes' CPU per page request, socket work included.
+        "daphne_cpu_ms_per_request": (
+            round(daphne_cpu * 1000 / len(step.pages), 1) if step.pages else None
+        ),
         "passed": passed,
     }
 
@@ -879,8 +940,8 @@ def main() -> int:
         left = wait_for_tasks(180)
         log(f"worker ran the seeding's tasks ({left} due left)")
         bench.close_db()
-        web_a, process_a = stack.enter_context(profiled_daphne(env, directory / "a.log", "a"))
-        web_b, process_b = stack.enter_context(profiled_daphne(env, directory / "b.log", "b"))
+        web_a, process_a = stack.enter_context(topology_daphne(env, directory / "a.log", "a"))
+        web_b, process_b = stack.enter_context(topology_daphne(env, directory / "b.log", "b"))
         config = bench.nginx_template(
             port=port,
             upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
@@ -911,6 +972,15 @@ def main() -> int:
         server_errors = {
             name: public_errors(directory / f"{name}.log") for name in ("a", "b", "worker")
         }
+    profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    if profile_dir:
+        import _sampler
+
+        figures_profile = {
+            name: _sampler.summarise(Path(profile_dir) / f"daphne-{name}.txt")
+            for name in ("a", "b")
+            if (Path(profile_dir) / f"daphne-{name}.txt").exists()
+        }
     figures = {
         "capacity": capacity,
         "target_capacity": 1000,
@@ -936,6 +1006,8 @@ def main() -> int:
         "generator_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "bench_seconds": round(time.monotonic() - started, 1),
     }
+    if profile_dir:
+        figures["profile"] = figures_profile
     log("")
     for result in results:
         log(
