@@ -104,7 +104,8 @@ def is_idle(leaf: str) -> bool:
 def summarise(path: Path, top: int = 25) -> dict:
     """From an OUTPUT file: samples per thread kind (busy, in psycopg, idle),
     and the busy samples per function, innermost (self) and anywhere on the
-    stack (cumulative), and per package of the innermost frame."""
+    stack (cumulative; and of the project's own code alone), and per package
+    of the innermost frame."""
     busy = collections.Counter()
     idle = collections.Counter()
     database = collections.Counter()
@@ -128,6 +129,15 @@ def summarise(path: Path, top: int = 25) -> dict:
             cumulative[name] += count
         place = frames[-1].partition(" (")[2]
         packages[place.split("/", 1)[0].split(".py", 1)[0]] += count
+    root = Path(__file__).resolve().parent.parent
+    ours = {f"{entry.name}/" for entry in root.iterdir() if (entry / "__init__.py").exists()}
+    project = collections.Counter(
+        {
+            name: count
+            for name, count in cumulative.items()
+            if name.partition(" (")[2].startswith(tuple(ours))
+        }
+    )
     total = sum(busy.values()) or 1
     return {
         "busy_samples": dict(busy),
@@ -136,6 +146,9 @@ def summarise(path: Path, top: int = 25) -> dict:
         "self_pct": {name: round(n * 100 / total, 1) for name, n in own.most_common(top)},
         "cumulative_pct": {
             name: round(n * 100 / total, 1) for name, n in cumulative.most_common(top)
+        },
+        "project_cumulative_pct": {
+            name: round(n * 100 / total, 1) for name, n in project.most_common(top)
         },
         "package_pct": {name: round(n * 100 / total, 1) for name, n in packages.most_common(15)},
     }

@@ -259,6 +259,37 @@ def seed(total: int, args) -> tuple[list[Seat], dict]:
     return seats, dict(made)
 
 
+def page_costs(seat: Seat, runs: int = 5) -> dict:
+    """Each page rendered in this process (django.test.Client, the whole
+    middleware stack, no server): status, queries, the median CPU time of
+    Python (PostgreSQL's is not in it) and the size."""
+    import statistics
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_LANGUAGE="en")
+    client.cookies[settings.SESSION_COOKIE_NAME] = seat.session
+    costs = {}
+    for page, path in Load.paths(seat, seat.threads[0]).items():
+        client.get(path)
+        times = []
+        for _ in range(runs):
+            started = time.process_time()
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(path)
+            times.append((time.process_time() - started) * 1000)
+        costs[page] = {
+            "status": response.status_code,
+            "queries": len(queries),
+            "cpu_ms": round(statistics.median(times), 1),
+            "kb": round(len(response.content) / 1024, 1),
+        }
+    return costs
+
+
 def wait_for_tasks(timeout: float) -> int:
     """Waits until the worker has run the tasks that are due (the seeding's
     notifications); returns how many are left."""
@@ -934,6 +965,8 @@ def main() -> int:
         log("seeding …")
         seats, made = seed(max(args.steps), args)
         log(f"  {json.dumps(made)}")
+        costs = page_costs(next(seat for seat in seats if seat.room is not None))
+        log(f"pages in this process: {json.dumps(costs)}")
         bench.close_db()
         worker = start_worker(env, directory / "worker.log")
         stack.callback(bench.servers.stop, worker)
@@ -988,6 +1021,7 @@ def main() -> int:
         "targets": TARGETS,
         "steps": results,
         "seeded": made,
+        "page_costs_in_process": costs,
         "scenario": {
             "think_s": args.think,
             "chat_think_s": args.chat_think,
