@@ -287,6 +287,26 @@ def page_costs(seat: Seat, runs: int = 5) -> dict:
             "cpu_ms": round(statistics.median(times), 1),
             "kb": round(len(response.content) / 1024, 1),
         }
+    # The bell's count alone (in every page's header): as it is, and with
+    # every kind's rule built into the query (as it was before issue 16).
+    from accounts.models import User
+    from notifications import selectors
+
+    user = User.objects.get(pk=seat.user_id)
+    for name, count in (
+        ("bell", lambda: selectors.unread_count(user)),
+        (
+            "bell_all_rules",
+            lambda: selectors.notifications_visible_to(user).filter(read_at__isnull=True).count(),
+        ),
+    ):
+        count()
+        times = []
+        for _ in range(runs * 4):
+            started = time.process_time()
+            count()
+            times.append((time.process_time() - started) * 1000)
+        costs[name] = {"cpu_ms": round(statistics.median(times), 2), "unread": count()}
     return costs
 
 
