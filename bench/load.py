@@ -107,6 +107,9 @@ def parse_args():
     parser.add_argument("--nginx-workers", type=int, default=2, help="worker_processes (auto: 2)")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
+        "--keep-going", action="store_true", help="ramp on after a failed step (to see the curve)"
+    )
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/0",
     )
@@ -287,6 +290,8 @@ def page_costs(seat: Seat, runs: int = 5) -> dict:
             "cpu_ms": round(statistics.median(times), 1),
             "kb": round(len(response.content) / 1024, 1),
         }
+        if os.environ.get("BENCH_PAGE_PROFILE"):
+            costs[page]["profile"] = profile_page(client, path, runs)
     # The bell's count alone (in every page's header): as it is, and with
     # every kind's rule built into the query (as it was before issue 16).
     from accounts.models import User
@@ -308,6 +313,28 @@ def page_costs(seat: Seat, runs: int = 5) -> dict:
             times.append((time.process_time() - started) * 1000)
         costs[name] = {"cpu_ms": round(statistics.median(times), 2), "unread": count()}
     return costs
+
+
+def profile_page(client, path: str, runs: int) -> dict:
+    """BENCH_PAGE_PROFILE: cProfile of ``runs`` renderings of a page (in this
+    process the view runs in the profiled thread): the project's functions
+    by cumulative time, ms per rendering."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(runs):
+        client.get(path)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    root = str(bench.ROOT) + "/"
+    ours = [
+        (cumulative, f"{name} ({file.removeprefix(root)}:{line})")
+        for (file, line, name), (_calls, _n, _own, cumulative, _callers) in stats.items()
+        if file.startswith(root) and "/.venv/" not in file and "/bench/" not in file
+    ]
+    return {label: round(seconds * 1000 / runs, 2) for seconds, label in sorted(ours)[-15:][::-1]}
 
 
 def wait_for_tasks(timeout: float) -> int:
@@ -691,6 +718,15 @@ class Load:
             duplicates += tracker.duplicates
         if incomplete:
             self.step.errors["chat message not delivered to all"] += incomplete
+            for room in self.rooms.values():
+                tracker = room.tracker
+                for message in range(room.next_id if tracker else 0):
+                    if tracker.count[message] < tracker.sockets:
+                        log(
+                            f"  room {room.id}: message {message} reached "
+                            f"{tracker.count[message]} of {tracker.sockets} sockets, "
+                            f"acknowledged: {bool(tracker.ack_ns[message])}"
+                        )
         if duplicates:
             self.step.errors["chat message delivered twice"] += duplicates
         return {
@@ -894,10 +930,11 @@ async def ramp(seats: list[Seat], port: int, processes: Processes, args) -> tupl
             result["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             results.append(result)
             log("  " + json.dumps(result))
-            if not result["passed"]:
+            if all(r["passed"] for r in results):
+                capacity = active  # the largest step with every step up to it passed
+            elif not args.keep_going:
                 log(f"step {active} failed: the ramp stops")
                 break
-            capacity = active
             if len(load.clients) >= len(seats):
                 break
     finally:
