@@ -105,6 +105,12 @@ def parse_args():
     parser.add_argument("--timeout", type=float, default=10, help="seconds before a request fails")
     parser.add_argument("--settle", type=float, default=10, help="seconds for the last deliveries")
     parser.add_argument("--nginx-workers", type=int, default=2, help="worker_processes (auto: 2)")
+    parser.add_argument(
+        "--nginx-connections",
+        type=int,
+        default=0,
+        help="worker_connections (default: enough for the largest step; the nginx image has 1024)",
+    )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
         "--keep-going", action="store_true", help="ramp on after a failed step (to see the curve)"
@@ -454,6 +460,7 @@ class Step:
     replies: list[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     lag: list[float] = field(default_factory=list)
+    caught_up: int = 0  # chat deliveries by catch-up, not live
 
 
 class Room:
@@ -464,8 +471,12 @@ class Room:
         self.next_id = 0
 
 
+LIVE = b'{"type":"event"'  # the hub's frame, serialised once for all sockets
+CAUGHT_UP = b'{"type": "event"'  # a socket's catch-up from the database
+
+
 def is_chat_event(payload: bytes) -> bool:
-    return payload.startswith(b'{"type":"event"') and wsc.MARK in payload
+    return (payload.startswith(LIVE) or payload.startswith(CAUGHT_UP)) and wsc.MARK in payload
 
 
 def is_ack(payload: bytes) -> bool:
@@ -496,6 +507,8 @@ class Load:
             return
         room = getattr(client, "room", None)
         if room is not None and room.tracker is not None:
+            if payload.startswith(CAUGHT_UP) and wsc.MARK in payload:
+                self.step.caught_up += 1  # live delivery missed it
             room.tracker.on_text(client, payload, now)
 
     def on_open(self, client) -> None:
@@ -738,6 +751,7 @@ class Load:
             "chat_max_ms": _round(max(last, default=None)),
             "chat_ack_p99_ms": _round(wsc.percentile(acks, 99)),
             "chat_incomplete": incomplete,
+            "chat_deliveries_caught_up": self.step.caught_up,
         }
 
 
@@ -1044,7 +1058,7 @@ def main() -> int:
                 port,
                 directory / "nginx",
                 worker_processes=args.nginx_workers,
-                worker_connections=3 * max(args.steps) + 256,
+                worker_connections=args.nginx_connections or 3 * max(args.steps) + 256,
             )
         )
         redis_pid = wsc.redis_pid(args.redis_url)
@@ -1088,6 +1102,7 @@ def main() -> int:
             "warmup_s": args.warmup,
             "seconds": args.seconds,
             "nginx_workers": args.nginx_workers,
+            "nginx_connections": args.nginx_connections or 3 * max(args.steps) + 256,
             "server_env": args.server_env,
         },
         "server_log_errors": server_errors,
@@ -1114,10 +1129,12 @@ def main() -> int:
 
 
 def public_errors(log_path: Path) -> dict:
-    """Tracebacks' last lines in a server's log, counted."""
+    """Tracebacks' last lines and warnings in a server's log, counted."""
     import re
 
-    pattern = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b.*", re.M)
+    pattern = re.compile(
+        r"^([A-Za-z_][\w.]*(Error|Exception)\b|.*(WARNING|ERROR|CRITICAL)).*", re.M
+    )
     if not log_path.exists():
         return {}
     text = log_path.read_text(errors="replace")
