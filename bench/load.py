@@ -808,6 +808,17 @@ class Processes:
             name: {pid: bench.cpu_seconds(pid) for pid in pids} for name, pids in groups.items()
         }
 
+    def nginx_sockets(self) -> int:
+        """Sockets held by nginx's workers (each counts against their
+        worker_connections): browsers' connections and those to daphne."""
+        count = 0
+        for pid in bench.children(self.nginx_master):
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        return count
+
     @staticmethod
     def usage(before: dict, after: dict, seconds: float) -> dict:
         figures = {}
@@ -925,6 +936,7 @@ async def ramp(seats: list[Seat], port: int, processes: Processes, args) -> tupl
             seconds = time.monotonic() - started
             after = processes.snapshot()
             threads_after = processes.threads()
+            nginx_sockets = processes.nginx_sockets()
             generator_cpu = time.process_time() - generator_before
             chat = await load.settle()
             usage = processes.usage(before, after, seconds)
@@ -934,6 +946,8 @@ async def ramp(seats: list[Seat], port: int, processes: Processes, args) -> tupl
                 usage[name].update(split)
             result = report_step(step, seconds, chat, usage)
             result["connect_seconds"] = _round(connect_seconds, 2)
+            result["processes"]["nginx"]["sockets"] = nginx_sockets
+            result["sockets_open"] = sum(1 for c in load.clients if not c.closed.done())
             result["generator"] = {
                 "cpu_s": round(generator_cpu, 2),
                 "cpu_pct": round(generator_cpu / seconds * 100, 1),
