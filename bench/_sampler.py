@@ -57,6 +57,8 @@ def _frame_name(code) -> str:
 
 def run(output: Path, module: str, arguments: list[str]) -> None:
     interval = float(os.environ.get("BENCH_SAMPLE_MS", "10")) / 1000
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # an experiment: the GIL's switch interval
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     stacks: collections.Counter = collections.Counter()
     main_ident = threading.get_ident()
     stop = threading.Event()

@@ -852,6 +852,8 @@ def topology_daphne(env: dict, log_path: Path, name: str):
     BENCH_PROFILE_DIR under ``bench/_sampler.py`` (every thread sampled),
     its stacks written to ``<dir>/daphne-<name>.txt`` when it stops."""
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    if not profile_dir and os.environ.get("BENCH_SWITCH_INTERVAL"):
+        profile_dir = str(log_path.parent)  # the wrapper, not sampling
     if not profile_dir:
         with bench.servers.daphne(env=env, args=["--proxy-headers"], log_path=log_path) as served:
             yield served
