@@ -56,7 +56,10 @@ stops after the first failing one. The last line is one JSON object.
 
 ``BENCH_PROFILE_DIR``: the two daphne processes run under ``bench/_sampler.py``
 (a sampling profiler of every thread) and write their stacks there; the JSON
-gets a summary (``profile``).
+gets a summary (``profile``). ``BENCH_PAGE_PROFILE=1``: each page is also
+rendered under cProfile in this process (``page_costs_in_process``).
+``BENCH_SWITCH_INTERVAL=<seconds>``: daphne runs with that GIL switch
+interval (an experiment; through ``bench/_sampler.py``, sampling off).
 """
 
 import argparse
