@@ -178,6 +178,116 @@ def close_db() -> None:
     connections.close_all()
 
 
+# --- Threads -------------------------------------------------------------------------
+
+POST_BODIES = [
+    "I agree with @{mention}: the **pilot** should start with *two* cities.",
+    "Three points:\n\n1. data on arrivals\n2. housing\n3. language courses",
+    "See the [minutes](https://example.org/minutes) of the last session.",
+    "> Skills partnerships take years.\n\nThey do, but the first cohort can start now.",
+    "```\nquota = 1200  # per year\n```\nIs that per region or in total?",
+    "Short one: yes.",
+    "A longer thought. " * 12,
+    "| city | places |\n|---|---|\n| Köln | 120 |\n| Lyon | 80 |",
+]
+
+
+def build_thread(group, people, size: int, *, title: str):
+    """A thread of ``size`` posts: the first through the service, the others in
+    bulk, with the positions, paths and depths the services give replies."""
+    import random
+
+    from django.utils import timezone
+
+    from discussions import services
+    from discussions.models import (
+        MAX_DEPTH,
+        POSITION_WIDTH,
+        Post,
+        PostRevision,
+        Reaction,
+        ReactionKind,
+        Thread,
+    )
+    from groups.mentions import render_post
+
+    rng = random.Random(size)
+    thread = services.thread_create(
+        actor=people[0], group=group, title=title, body="Where do we start?"
+    )
+    first = thread.posts.get()
+    bodies = [body.format(mention=people[1].display_name) for body in POST_BODIES]
+    rendered = [render_post(body, group)[0] for body in bodies]
+    start = timezone.now() - timezone.timedelta(days=30)
+    tree = {1: (first.path, first.depth)}  # position: (path, depth)
+    parents = {}  # position: the parent's position
+    posts = []
+    for position in range(2, size + 1):
+        if rng.random() < 0.7:  # a reply to one of the 30 latest posts
+            parent = position - 1 - rng.randrange(min(position - 1, 30))
+            parent_path, parent_depth = tree[parent]
+            parents[position] = parent
+            if parent_depth + 1 < MAX_DEPTH:
+                path, depth = parent_path, parent_depth + 1
+            else:  # too deep: beside its parent, as _add_post does
+                path, depth = parent_path[:-POSITION_WIDTH], parent_depth
+        else:
+            path, depth = "", 0
+        path += f"{position:0{POSITION_WIDTH}d}"
+        tree[position] = (path, depth)
+        choice = rng.randrange(len(bodies))
+        created = start + timezone.timedelta(minutes=position)
+        deleted = rng.random() < 0.02
+        posts.append(
+            Post(
+                thread=thread,
+                author=people[rng.randrange(len(people))],
+                position=position,
+                path=path,
+                depth=depth,
+                body="" if deleted else bodies[choice],
+                body_html="" if deleted else rendered[choice],
+                created_at=created,
+                edited_at=created + timezone.timedelta(minutes=5) if rng.random() < 0.1 else None,
+                hidden=not deleted and rng.random() < 0.02,
+                hidden_reason="Off topic",
+                deleted_at=created if deleted else None,
+                search_text="" if deleted else f"{title}\n{bodies[choice]}",
+            )
+        )
+    Post.objects.bulk_create(posts, batch_size=500)
+    ids = dict(Post.objects.filter(thread=thread).values_list("position", "pk"))
+    Post.objects.bulk_update(
+        [Post(pk=ids[child], parent_id=ids[parent]) for child, parent in parents.items()],
+        ["parent"],
+        batch_size=500,
+    )
+    PostRevision.objects.bulk_create(
+        [
+            PostRevision(post_id=pk, number=1, body="", editor=people[0])
+            for position, pk in ids.items()
+            if position > 1
+        ],
+        batch_size=500,
+    )
+    kinds = ReactionKind.values
+    Reaction.objects.bulk_create(
+        [
+            Reaction(post_id=pk, user=person, kind=kinds[(pk + index) % len(kinds)])
+            for pk in list(ids.values())[::3]
+            for index, person in enumerate(people[: 1 + pk % 4])
+        ],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    deleted = sum(1 for post in posts if post.deleted_at is not None)
+    Thread.objects.filter(pk=thread.pk).update(
+        last_position=size, post_count=size - deleted, last_activity_at=timezone.now()
+    )
+    thread.refresh_from_db()
+    return thread
+
+
 # --- Test files ------------------------------------------------------------------------
 
 PDF_HEAD = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
@@ -351,10 +461,10 @@ def nginx_available() -> bool:
 
 
 @contextlib.contextmanager
-def nginx(http_config: str, port: int, workdir: Path):
+def nginx(http_config: str, port: int, workdir: Path, **options):
     """nginx with ``http_config`` (what a conf.d file holds); yields the master
-    process."""
-    with servers.nginx(http_config=http_config, port=port, workdir=workdir) as process:
+    process. ``options``: ``worker_processes``, ``worker_connections``."""
+    with servers.nginx(http_config=http_config, port=port, workdir=workdir, **options) as process:
         yield process
 
 

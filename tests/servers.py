@@ -174,12 +174,20 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
 
 
 @contextlib.contextmanager
-def nginx(*, http_config: str, port: int, workdir: Path):
+def nginx(
+    *,
+    http_config: str,
+    port: int,
+    workdir: Path,
+    worker_processes: int = 1,
+    worker_connections: int = 512,
+):
     """Runs nginx in the foreground with ``http_config`` (what a conf.d file holds:
     upstreams, maps, server blocks) inside a minimal main configuration written
     to ``workdir``, which also gets the pid file, the temp dirs and the logs
     (``access.log`` names each request's upstream). ``http_config`` must listen
-    on ``port``. Yields the process; stops it afterwards."""
+    on ``port``. ``worker_connections`` counts both sides of a proxied request
+    (a socket through nginx holds two). Yields the process; stops it afterwards."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed")
@@ -202,11 +210,12 @@ def nginx(*, http_config: str, port: int, workdir: Path):
     main_config = f"""
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {worker_processes};
+worker_rlimit_nofile {2 * worker_connections + 64};
 pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
 {"user root;" if os.geteuid() == 0 else ""}
-events {{ worker_connections 512; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     {f"include {mime_types};" if mime_types else ""}
     default_type application/octet-stream;

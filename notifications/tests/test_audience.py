@@ -159,6 +159,38 @@ def test_notifications_visible_among_agrees_with_notifications_visible_to(
         assert selectors.notifications_visible_among(every) == expected
     assert expected  # some are visible, and not all
     assert len(expected) < len(people) * len(targets)
+    # The bell's count asks the rules of the unread kinds only: the same answer.
+    Notification.objects.filter(target_type=TargetType.REPORT).update(read_at=timezone.now())
+    for person in people:
+        full = selectors.notifications_visible_to(person).filter(read_at__isnull=True)
+        assert selectors.unread_count(person) == full.count()
+
+
+def test_unread_count_asks_only_the_rules_of_the_kinds_unread(
+    thread, opening_post, group, member, moderator, django_assert_num_queries
+):
+    """The bell's count is on every page: with nothing unread it is one
+    query on the recipient's notifications; with unread replies only, the
+    posts' rule is asked and no other."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from notifications import selectors
+    from notifications.models import Notification
+
+    Notification.objects.filter(recipient=moderator).update(read_at=timezone.now())
+    with django_assert_num_queries(1):
+        assert selectors.unread_count(moderator) == 0
+
+    discussions.post_create(actor=member, thread=thread, body=f"Look, @{moderator.mention_handle}")
+    assert Notification.objects.filter(recipient=moderator, read_at__isnull=True).count() == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.unread_count(moderator) == 1
+    counted = queries.captured_queries[-1]["sql"]
+    assert "discussions_post" in counted
+    for table in ("meetings_meeting", "meetings_chatmessage", "documents_documentversion"):
+        assert table not in counted, table
 
 
 def test_posts_audience_agrees_with_posts_visible_to(
