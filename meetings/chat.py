@@ -128,7 +128,8 @@ def _client_id(frame: dict):
     value = frame.get("client_id")
     if value is None:
         return None
-    if isinstance(value, str) and len(value) <= MAX_CLIENT_ID:
+    # No NUL: PostgreSQL stores no text with one (it is stored with the message).
+    if isinstance(value, str) and len(value) <= MAX_CLIENT_ID and "\x00" not in value:
         return value
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID:
         return value

@@ -289,6 +289,18 @@ async def test_send_accepts_a_numeric_client_id_and_none(member, room):
     await socket.disconnect()
 
 
+async def test_send_refuses_a_client_id_with_a_nul(member, room):
+    """PostgreSQL stores no text with a NUL: refused as a bad field, not a 500."""
+    socket = await open_socket(member)
+    await subscribe(socket, room)
+    frame = {"type": "chat.send", "room": room.pk, "body": "hi", "client_id": "a\x00b"}
+    await socket.send_json_to(frame)
+    error = await next_frame(socket)
+    assert error["type"] == "error" and error["field"] == "client_id"
+    assert not await database_sync_to_async(ChatMessage.objects.exists)()
+    await socket.disconnect()
+
+
 async def test_send_repeated_with_the_same_client_id_is_stored_once(member, room):
     """A page resends what was not acknowledged when its socket dropped."""
     socket = await open_socket(member)
