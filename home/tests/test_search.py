@@ -223,4 +223,4 @@ def test_search_page_queries_do_not_grow_with_results(
 
 
 # PostgreSQL asks once more: which words of the posts matched (stemming).
-SEARCH_QUERIES = 8 + (connection.vendor == "postgresql")  # 8: the bell's count included
+SEARCH_QUERIES = 9 + (connection.vendor == "postgresql")  # 9: the bell (unread kinds, count) included
