@@ -62,6 +62,10 @@ def fits(page) -> bool:
     viewport to content that is too wide, so the width is compared with 360,
     not with ``innerWidth``.)"""
     width = SMALL_PHONE["viewport"]["width"]
+    # Measured once the page has settled (its fonts, the scripts that write
+    # relative times): a busy machine once measured it in between.
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.fonts.ready")
     return page.evaluate(
         f"window.innerWidth === {width} && document.scrollingElement.scrollWidth <= {width}"
     )
