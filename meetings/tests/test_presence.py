@@ -143,8 +143,9 @@ async def test_socket_without_heartbeats_times_out_and_one_with_them_stays(
     try:
         started = asyncio.get_running_loop().time()
         await presence_until(lively, ["Max Moderator"], timeout=5)
-        # Gone within the timeout (plus a little for the announcement).
-        assert asyncio.get_running_loop().time() - started < 3.0
+        # Gone within the timeout (plus room for the announcement on a
+        # loaded machine: it once took over 3 s with two test runs at once).
+        assert asyncio.get_running_loop().time() - started < 4.0
         await asyncio.sleep(2.2)
         users = await presence.get_presence().users(room.pk)
         assert [u["name"] for u in users] == ["Max Moderator"]
