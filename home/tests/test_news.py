@@ -302,4 +302,5 @@ def test_dashboard_queries_do_not_grow_with_groups(
     assert page.text.count("Minutes published:") == groups
 
 
-QUERIES = 15  # the bell: which kinds are unread, then their count; for a moderator, whether 2FA is on
+# The bell: which kinds are unread, then their count; for a moderator, whether 2FA is on.
+QUERIES = 15

@@ -223,4 +223,5 @@ def test_search_page_queries_do_not_grow_with_results(
 
 
 # PostgreSQL asks once more: which words of the posts matched (stemming).
-SEARCH_QUERIES = 9 + (connection.vendor == "postgresql")  # 9: the bell (unread kinds, count) included
+# 9: the bell (which kinds are unread, then their count) included.
+SEARCH_QUERIES = 9 + (connection.vendor == "postgresql")
