@@ -17,6 +17,7 @@ its traceback.
 import logging
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.utils.functional import empty
 
 REFUSAL_LOGGERS = ("django.request", "django.security")
@@ -56,7 +57,7 @@ def _user_id(request) -> str:
         return str(wrapped.pk) if wrapped.is_authenticated else "-"
     if settings.SESSION_COOKIE_NAME not in getattr(request, "COOKIES", {}):
         return "-"
-    loaded = getattr(getattr(request, "session", None), "_session_cache", None)
-    if loaded is not None:
-        return str(loaded.get("_auth_user_id") or "-")
+    session = getattr(request, "session", None)
+    if session is not None and session.accessed:  # loaded already: read without a query
+        return str(session.get(SESSION_KEY) or "-")
     return "?"  # a session cookie nobody looked at during the request
