@@ -4,11 +4,12 @@
 request body read from Twisted's file) and ``core.daphne_ws`` with the
 consumer's fast path in ``core.consumers`` (a fan-out frame written once) rely
 on internals of daphne, Twisted, autobahn and channels that no release
-promises to keep. Each patch is applied only when its setting is on *and*
-the libraries it relies on are installed at the versions it was written and
-tested for (``TESTED_VERSIONS``, the versions the lock pins); otherwise daphne
-and channels work as they come, and ``check_patched_libraries`` warns
-(``core.W001``) on every ``manage.py check`` and server start.
+promises to keep; ``core.daphne_http``'s handler (one thread per request)
+on how Django's handler builds and calls its middleware chain. Each patch is
+applied only when its setting is on *and* the libraries it relies on are
+installed at the versions it was written and tested for (``TESTED_VERSIONS``,
+the versions the lock pins); otherwise the libraries work as they come, and
+``check_patched_libraries`` warns (``core.W001``) on every ``manage.py check`` and server start.
 """
 
 import functools
@@ -20,13 +21,16 @@ from django.core.checks import Warning as CheckWarning
 
 # The versions the patches were written and tested for: the ones
 # requirements.lock pins. After an upgrade, run the tests of the patches
-# (core/tests/test_daphne_http.py, test_daphne_ws.py, test_consumers.py) and
+# (core/tests/test_daphne_http.py, test_daphne_ws.py, test_consumers.py,
+# test_one_thread.py) and
 # the benchmarks they name, then move these.
 TESTED_VERSIONS = {
     "daphne": "4.2.3",
     "twisted": "26.10.0",
     "autobahn": "26.11.1",
     "channels": "4.3.2",
+    "django": "6.1.3",
+    "asgiref": "3.13.0",
 }
 
 # Each patch: its off switch (a setting) and the libraries whose internals it uses.
@@ -35,6 +39,7 @@ PATCHES = {
     "Twisted's form parsing off": ("DAPHNE_SKIP_FORM_PARSING", ("daphne", "twisted")),
     "request body from Twisted's file": ("DAPHNE_UPLOAD_FROM_FILE", ("daphne", "twisted")),
     "body limits": ("DAPHNE_BODY_LIMITS", ("daphne", "twisted")),
+    "one thread per request": ("ASGI_ONE_THREAD", ("django", "asgiref")),
     "fan-out frame written once": (
         "WS_FRAME_ONCE",
         ("daphne", "twisted", "autobahn", "channels"),

@@ -435,6 +435,10 @@ WS_FRAME_ONCE = env.bool("WS_FRAME_ONCE", default=True)
 # upload and its form for people signed in, every visitor's form otherwise
 # (nginx's client_max_body_size does the first in front of daphne).
 DAPHNE_BODY_LIMITS = env.bool("DAPHNE_BODY_LIMITS", default=True)
+# Django's middleware chain runs synchronously, a request in one call in its
+# thread, not in async mode with eight trips between daphne's event loop and
+# the thread (core.daphne_http, section 5).
+ASGI_ONE_THREAD = env.bool("ASGI_ONE_THREAD", default=True)
 REQUEST_BODY_MAX_BYTES = env.int(
     "REQUEST_BODY_MAX_BYTES", default=DOCUMENTS_MAX_UPLOAD_BYTES + 1024 * 1024
 )
