@@ -1068,6 +1068,7 @@ def main() -> int:
         config = bench.nginx_template(
             port=port,
             upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
+            socket_upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
             static_root=directory / "static",
             media_root=directory / "media",
         )
