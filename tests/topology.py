@@ -251,6 +251,9 @@ def production_env(*, port: int, database_url: str, workdir: Path) -> dict[str, 
         "MEDIA_ROOT": str(workdir / "media"),
         "DOCUMENTS_X_ACCEL": "1",
         "LOG_LEVEL": "WARNING",
+        # As the image sets it: each line of the log (daphne's access log
+        # too, which the tests read) is written when it happens.
+        "PYTHONUNBUFFERED": "1",
     }
 
 
