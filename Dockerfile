@@ -1,6 +1,6 @@
 # The Workspace web image: daphne serving HTTP and the WebSocket.
-# docker-compose.yml runs it as the two web processes and as the one-off
-# `migrate` and `static` jobs.
+# docker-compose.yml runs it as the four web processes (two for the pages, two
+# for the sockets), the worker and the one-off `migrate` and `static` jobs.
 FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -469,16 +469,27 @@ def nginx(http_config: str, port: int, workdir: Path, **options):
 
 
 def nginx_template(
-    *, port: int, upstreams: list[str], static_root: Path, media_root: Path, body_limit: str = ""
+    *,
+    port: int,
+    upstreams: list[str],
+    socket_upstreams: list[str],
+    static_root: Path,
+    media_root: Path,
+    body_limit: str = "",
 ) -> str:
     """deploy/nginx.conf.template rendered as docker-compose.yml renders it, with
-    local addresses and directories (``body_limit``: another
-    client_max_body_size, e.g. for an upload larger than production allows)."""
+    local addresses and directories: ``upstreams`` serve the pages,
+    ``socket_upstreams`` the sockets (``/ws/``; the same list for one pool
+    serving both). ``body_limit``: another client_max_body_size, e.g. for an
+    upload larger than production allows."""
     text = servers.render_template(
         (ROOT / "deploy" / "nginx.conf.template").read_text(),
         {
             "WORKSPACE_LISTEN": f"127.0.0.1:{port}",
             "WORKSPACE_UPSTREAMS": " ".join(f"server {address};" for address in upstreams),
+            "WORKSPACE_SOCKET_UPSTREAMS": " ".join(
+                f"server {address};" for address in socket_upstreams
+            ),
             "WORKSPACE_STATIC_ROOT": str(static_root),
             "WORKSPACE_MEDIA_ROOT": str(media_root),
         },

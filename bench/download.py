@@ -250,6 +250,7 @@ class Setup:
                 config = bench.nginx_template(
                     port=port,
                     upstreams=[base_url.removeprefix("http://")],
+                    socket_upstreams=[base_url.removeprefix("http://")],  # one daphne for both
                     static_root=self.directory / "static",
                     media_root=self.directory / "media",
                 )

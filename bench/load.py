@@ -8,10 +8,14 @@ Starts the topology of ``docker-compose.yml`` from real processes, as
 ``--postgres-url`` names (created here, dropped at the end), Redis under a
 prefix of its own (its keys deleted at the end), ``manage.py migrate``,
 ``collectstatic`` and ``periodic_start`` (the compose ``migrate`` job), the
-task worker (``manage.py db_worker``), two daphne processes with
-``--proxy-headers`` and nginx configured from ``deploy/nginx.conf.template``
-in front, production settings (DEBUG off, ``DOCUMENTS_X_ACCEL``, one trusted
-proxy; emails go to the worker's log, ``consolemail://``).
+task worker (``manage.py db_worker``), four daphne processes with
+``--proxy-headers`` (the same settings), two for the pages (``daphne_a``,
+``daphne_b``: web1, web2 in compose) and two for the sockets (``socket_a``,
+``socket_b``: socket1, socket2), and nginx configured from
+``deploy/nginx.conf.template`` in front (``/ws/`` to the socket processes,
+every other path to the page processes), production settings (DEBUG off,
+``DOCUMENTS_X_ACCEL``, one trusted proxy; emails go to the worker's log,
+``consolemail://``).
 
 Seeds, in bulk, for the largest step: half of the members in groups of 100,
 half in groups of 10 (users with one precomputed password hash, verified
@@ -48,13 +52,14 @@ s pass, then ``--seconds`` of steady state are measured: p50/p99 page latency
 to the sign-in page, a socket closed, an error frame, a request over
 ``--timeout`` s, a chat message not delivered to everyone within
 ``--settle`` s), each process's CPU (seconds and % of a core) and resident
-memory at the end (daphne ×2, the worker, nginx's master and workers,
-PostgreSQL's backends of this database summed, Redis), the load generator's
-own CPU and its event loop's lag. A step passes with p99 page <= 300 ms, p99
+memory at the end (the four daphne processes, the worker, nginx's master and
+workers, PostgreSQL's backends of this database summed, Redis), the page
+processes' CPU per page request and the socket processes' CPU together, the
+load generator's own CPU and its event loop's lag. A step passes with p99 page <= 300 ms, p99
 chat <= 250 ms and no error; ``capacity`` is the largest passing step; the ramp
 stops after the first failing one. The last line is one JSON object.
 
-``BENCH_PROFILE_DIR``: the two daphne processes run under ``bench/_sampler.py``
+``BENCH_PROFILE_DIR``: the four daphne processes run under ``bench/_sampler.py``
 (a sampling profiler of every thread) and write their stacks there; the JSON
 gets a summary (``profile``). ``BENCH_PAGE_PROFILE=1``: each page is also
 rendered under cProfile in this process (``page_costs_in_process``).
@@ -579,7 +584,7 @@ class Load:
 
     async def prime(self) -> dict:
         """Untimed, before the first step: every page a few times through
-        nginx (both daphne processes load their code and templates)."""
+        nginx (both page processes load their code and templates)."""
         answers = Counter()
         for seat in self.seats[:8]:
             browser = Browser(self.port, {self.cookie_name: seat.session})
@@ -765,13 +770,23 @@ def _round(value, digits=1):
 # --- The processes -----------------------------------------------------------------
 
 
+# The daphne processes of the topology: the pages' (web1, web2 in compose)
+# and the sockets' (socket1, socket2).
+PAGE_PROCESSES = ("daphne_a", "daphne_b")
+SOCKET_PROCESSES = ("socket_a", "socket_b")
+DAPHNES = (*PAGE_PROCESSES, *SOCKET_PROCESSES)
+
+
 class Processes:
-    """The pids of what runs the site, for CPU and memory per step."""
+    """The pids of what runs the site, for CPU and memory per step
+    (``fixed``: name -> pids; the daphne processes under the names of
+    ``DAPHNES``)."""
 
     def __init__(self, fixed: dict[str, list[int]], nginx_master: int, database_url: str):
         self.fixed = fixed
         self.nginx_master = nginx_master
         self.database_url = database_url
+        self.daphnes = [name for name in DAPHNES if name in fixed]
 
     def backends(self) -> list[int]:
         import psycopg
@@ -784,14 +799,15 @@ class Processes:
         return [pid for (pid,) in rows]
 
     def signal(self, number: int) -> None:
-        """To both daphne processes (profiled: sampling on and off)."""
+        """To every daphne process (profiled: sampling on and off)."""
         if os.environ.get("BENCH_PROFILE_DIR"):
-            for name in ("daphne_a", "daphne_b"):
+            for name in self.daphnes:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.fixed[name][0], number)
 
     def threads(self) -> dict[str, tuple[float, float]]:
-        return {name: thread_split(self.fixed[name][0]) for name in ("daphne_a", "daphne_b")}
+        """Every daphne's CPU split (``thread_split``) so far."""
+        return {name: thread_split(self.fixed[name][0]) for name in self.daphnes}
 
     @staticmethod
     def thread_usage(before: dict, after: dict, seconds: float) -> dict:
@@ -853,7 +869,7 @@ def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
 def topology_daphne(env: dict, log_path: Path, name: str):
     """A daphne of the topology, started as the image's CMD starts it; with
     BENCH_PROFILE_DIR under ``bench/_sampler.py`` (every thread sampled),
-    its stacks written to ``<dir>/daphne-<name>.txt`` when it stops."""
+    its stacks written to ``<dir>/<name>.txt`` when it stops (``daphne_a``, ``socket_a``, ...)."""
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
     if not profile_dir and os.environ.get("BENCH_SWITCH_INTERVAL"):
         profile_dir = str(log_path.parent)  # the wrapper, not sampling
@@ -862,7 +878,7 @@ def topology_daphne(env: dict, log_path: Path, name: str):
             yield served
         return
     port = bench.servers.free_port()
-    output = Path(profile_dir).resolve() / f"daphne-{name}.txt"
+    output = Path(profile_dir).resolve() / f"{name}.txt"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [
@@ -990,7 +1006,8 @@ def report_step(step: Step, seconds: float, chat: dict, usage: dict) -> dict:
         and errors == 0
     )
     cpu_total = sum(figures["cpu_s"] for figures in usage.values())
-    daphne_cpu = usage["daphne_a"]["cpu_s"] + usage["daphne_b"]["cpu_s"]
+    page_cpu = sum(usage[name]["cpu_s"] for name in PAGE_PROCESSES)
+    socket_cpu = sum(usage[name]["cpu_s"] for name in SOCKET_PROCESSES)
     return {
         "active": step.active,
         "seconds": round(seconds, 1),
@@ -1010,10 +1027,12 @@ def report_step(step: Step, seconds: float, chat: dict, usage: dict) -> dict:
         "error_kinds": dict(step.errors),
         "processes": usage,
         "site_cpu_pct": round(cpu_total / seconds * 100, 1),
-        # Both daphne processes' CPU per page request, socket work included.
+        # The page processes' CPU per page request (no socket work: that is
+        # on the socket processes, together in % of one core).
         "daphne_cpu_ms_per_request": (
-            round(daphne_cpu * 1000 / len(step.pages), 1) if step.pages else None
+            round(page_cpu * 1000 / len(step.pages), 1) if step.pages else None
         ),
+        "socket_cpu_pct": round(socket_cpu / seconds * 100, 1),
         "passed": passed,
     }
 
@@ -1063,11 +1082,14 @@ def main() -> int:
         left = wait_for_tasks(180)
         log(f"worker ran the seeding's tasks ({left} due left)")
         bench.close_db()
-        web_a, process_a = stack.enter_context(topology_daphne(env, directory / "a.log", "a"))
-        web_b, process_b = stack.enter_context(topology_daphne(env, directory / "b.log", "b"))
+        daphnes = {  # name -> (base URL, process); logs <name>.log
+            name: stack.enter_context(topology_daphne(env, directory / f"{name}.log", name))
+            for name in DAPHNES
+        }
         config = bench.nginx_template(
             port=port,
-            upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
+            upstreams=[urlsplit(daphnes[name][0]).netloc for name in PAGE_PROCESSES],
+            socket_upstreams=[urlsplit(daphnes[name][0]).netloc for name in SOCKET_PROCESSES],
             static_root=directory / "static",
             media_root=directory / "media",
         )
@@ -1083,8 +1105,7 @@ def main() -> int:
         redis_pid = wsc.redis_pid(args.redis_url)
         processes = Processes(
             {
-                "daphne_a": [process_a.pid],
-                "daphne_b": [process_b.pid],
+                **{name: [process.pid] for name, (_url, process) in daphnes.items()},
                 "worker": [worker.pid],
                 "redis": [redis_pid] if redis_pid else [],
             },
@@ -1093,16 +1114,16 @@ def main() -> int:
         )
         results, capacity = asyncio.run(ramp(seats, port, processes, args))
         server_errors = {
-            name: public_errors(directory / f"{name}.log") for name in ("a", "b", "worker")
+            name: public_errors(directory / f"{name}.log") for name in (*DAPHNES, "worker")
         }
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
     if profile_dir:
         import _sampler
 
         figures_profile = {
-            name: _sampler.summarise(Path(profile_dir) / f"daphne-{name}.txt")
-            for name in ("a", "b")
-            if (Path(profile_dir) / f"daphne-{name}.txt").exists()
+            name: _sampler.summarise(Path(profile_dir) / f"{name}.txt")
+            for name in DAPHNES
+            if (Path(profile_dir) / f"{name}.txt").exists()
         }
     figures = {
         "capacity": capacity,

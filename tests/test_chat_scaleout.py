@@ -1,5 +1,5 @@
 """Scale-out: two daphne processes share chat rooms and presence through Redis
-and PostgreSQL, as in docker-compose.yml.
+and PostgreSQL, as the two socket processes of docker-compose.yml do.
 
 Both serve the test database and use the Redis of ``REDIS_URL`` under a prefix
 of this run's own. A client on process A and one on process B are in the same

@@ -1,7 +1,8 @@
 """Faults, with real processes: what people see when a part of the system
 fails under them, and that nothing acknowledged is lost.
 
-- a daphne process killed (SIGKILL) in the middle of a meeting, behind nginx;
+- the daphne process holding the sockets killed (SIGKILL) in the middle of a
+  meeting, behind nginx; a page process killed under the pages;
 - PostgreSQL restarted under traffic (a throwaway cluster of the test's own,
   never the machine's shared one);
 - the disk full during an upload (a file-size limit on the daphne process).
@@ -93,6 +94,17 @@ def meeting_people(group, make_user):
 # --- A daphne process killed in the middle of a meeting -------------------------------
 
 
+async def sockets_settled(site, wanted, timeout: float = 10) -> dict[str, int]:
+    """The sockets open on each process (their access logs), once
+    ``wanted(counts)`` holds (or the timeout has passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {url: site.open_sockets(url) for url in (*site.pages, *site.sockets)}
+        if wanted(counts) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.1)
+
+
 @pytest.fixture
 def site(tmp_path):
     reason = topology.missing_services()
@@ -119,6 +131,15 @@ async def test_daphne_killed_mid_meeting_loses_no_acknowledged_message(site, mee
     ]
     for client in clients:
         assert (await client.connect())["type"] == "subscribed"
+    # The sockets are on the socket processes only (least_conn: two and two).
+    before = await sockets_settled(site, lambda counts: sum(counts.values()) == len(clients))
+    assert [before[url] for url in site.pages] == [0, 0], before
+    assert sum(before[url] for url in site.sockets) == len(clients), before
+    # The socket process holding the most of them dies: the fault that
+    # matters for a meeting.
+    victim_url = max(site.sockets, key=lambda url: before[url])
+    survivor_url = next(url for url in site.sockets if url != victim_url)
+    held = before[victim_url]
     per_client = 12
     acked: list[tuple[int, str]] = []
     killed = asyncio.Event()
@@ -137,7 +158,7 @@ async def test_daphne_killed_mid_meeting_loses_no_acknowledged_message(site, mee
     async def kill_when_under_way():
         while len(acked) < per_client:  # a quarter of the messages acknowledged
             await asyncio.sleep(0.01)
-        victim = site.processes[site.web_a]
+        victim = site.processes[victim_url]
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(5)
         killed.set()
@@ -148,6 +169,7 @@ async def test_daphne_killed_mid_meeting_loses_no_acknowledged_message(site, mee
     # sockets two and two) reconnected through nginx to the other one.
     dropped = [client.name for client in clients if client.reconnects]
     assert 1 <= len(dropped) < len(clients), dropped
+    assert len(dropped) == held, (dropped, before)
     total = len(clients) * per_client
     assert len(acked) == total
     for client in clients:
@@ -159,11 +181,41 @@ async def test_daphne_killed_mid_meeting_loses_no_acknowledged_message(site, mee
     stored = await asyncio.to_thread(stored_messages, room.pk)
     assert len(stored) == total
     assert_nothing_lost(clients, acked, stored)
-    # The survivor's log: no traceback from the other's death.
-    assert "Traceback" not in (site.workdir / "daphne-b.log").read_text()
+    # Every socket is on the surviving socket process now, none on a page process.
+    after = await sockets_settled(site, lambda counts: counts[survivor_url] == len(clients))
+    assert after[survivor_url] == len(clients), after
+    assert [after[url] for url in site.pages] == [0, 0], after
+    # The survivors' logs: no traceback from the other's death.
+    for url in (survivor_url, *site.pages):
+        assert "Traceback" not in site.logs[url].read_text(errors="replace"), url
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
+
+
+async def test_page_process_killed_pages_go_to_the_other_and_no_socket_drops(site, meeting_room):
+    room, sessions = meeting_room
+    client = ReconnectingChatClient(site.nginx, sessions[0], room.pk, name="c0")
+    assert (await client.connect())["type"] == "subscribed"
+    page = site.nginx + reverse("meetings:group_chat", kwargs={"slug": room.group.slug})
+    cookie = {"Cookie": f"sessionid={sessions[0]}"}
+    assert (await asyncio.to_thread(topology.fetch, page, headers=cookie)).status == 200
+
+    victim = site.processes[site.web_a]
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(5)
+
+    # nginx passes every page to the other page process (a GET is retried
+    # on the next server when the first refuses the connection).
+    for _ in range(6):
+        answer = await asyncio.to_thread(topology.fetch, page, headers=cookie)
+        assert answer.status == 200, answer.status
+    # The socket, on a socket process, never noticed.
+    ack = await client.say("after the page process died")
+    assert ack["type"] == "ack", ack
+    assert client.connected and client.reconnects == 0
+    assert "Traceback" not in site.logs[site.web_b].read_text(errors="replace")
+    await client.close()
 
 
 # --- PostgreSQL restarted under traffic -------------------------------------------------

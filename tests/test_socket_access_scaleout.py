@@ -1,6 +1,6 @@
 """Access and sessions that end while sockets are open on several server
-processes (two daphne processes sharing PostgreSQL and Redis, as in
-docker-compose.yml).
+processes (two daphne processes sharing PostgreSQL and Redis, as the two
+socket processes of docker-compose.yml do).
 
 The change is made here, in the test process, through the services and the
 models; its events reach the servers through Redis (the same prefix as this

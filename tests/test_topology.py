@@ -1,10 +1,12 @@
 """The production topology of docker-compose.yml, run with real processes.
 
-Built by tests/topology.py (two daphne processes behind nginx on the test
-PostgreSQL database, sharing one Redis), as docker-compose.yml runs it.
+Built by tests/topology.py (four daphne processes behind nginx on the test
+PostgreSQL database, sharing one Redis: two for the pages, two for the
+sockets), as docker-compose.yml runs it.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -14,7 +16,6 @@ import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -52,13 +53,13 @@ def topology(django_db_setup, tmp_path_factory):
         yield built
 
 
-# --- (a) health through nginx, load spread over both processes ----------------------
+# --- (a) health through nginx, pages spread over both page processes ----------------
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_health_through_nginx_reaches_both_daphne_processes(topology):
-    for base_url in (topology.web_a, topology.web_b):
+def test_pages_through_nginx_reach_both_page_processes_and_no_socket_process(topology):
+    for base_url in (*topology.pages, *topology.sockets):  # the same application on all four
         direct = fetch(base_url + "/health/")
         assert (direct.status, json.loads(direct.body)) == (200, {"status": "ok"})
 
@@ -66,10 +67,12 @@ def test_health_through_nginx_reaches_both_daphne_processes(topology):
     for number in range(6):
         answer = fetch(f"{topology.nginx}/health/?probe={marker}-{number}")
         assert (answer.status, json.loads(answer.body)) == (200, {"status": "ok"})
+    login_page = fetch(f"{topology.nginx}/accounts/login/?probe={marker}-page")
+    assert login_page.status == 200
 
-    used = topology.upstreams_of(marker, 6)
-    assert len(used) == 6
-    assert set(used) == {urlsplit(topology.web_a).netloc, urlsplit(topology.web_b).netloc}
+    used = topology.upstreams_of(marker, 7)
+    assert len(used) == 7
+    assert set(used) == {topology.address(url) for url in topology.pages}
 
 
 @pytest.mark.services
@@ -103,8 +106,8 @@ def test_login_through_nginx_gives_a_session_both_processes_accept(topology, mak
     assert anonymous.status == 302
     assert anonymous.headers["Location"].startswith("/accounts/login/")
 
-    # ... and the session made through nginx opens it on either process.
-    for base_url in (topology.nginx, topology.web_a, topology.web_b):
+    # ... and the session made through nginx opens it on every process.
+    for base_url in (topology.nginx, *topology.pages, *topology.sockets):
         page = fetch(base_url + members_only, headers={"Cookie": f"sessionid={session}"})
         assert page.status == 200, (base_url, page.status, page.headers.get("Location"))
         assert 'action="/accounts/logout/"' in page.text  # the signed-in header
@@ -150,12 +153,42 @@ async def test_websocket_through_nginx_needs_a_session_and_our_origin(topology, 
         assert foreign.value.response.status_code == 403, origin
 
 
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+async def test_sockets_through_nginx_reach_both_socket_processes_and_no_page_process(
+    topology, member, password
+):
+    session = await asyncio.to_thread(log_in, topology.nginx, member.email, password)
+    marker = uuid.uuid4().hex
+    count = 4
+    async with contextlib.AsyncExitStack() as stack:
+        # Open together, so that least_conn shares them between the processes.
+        sockets = [
+            await stack.enter_async_context(
+                open_socket(
+                    topology.nginx, session, origin=topology.nginx, query=f"probe={marker}-{n}"
+                )
+            )
+            for n in range(count)
+        ]
+        for socket in sockets:
+            assert await next_frame(socket) == {"type": "hello", "user": member.pk}
+        for url in topology.pages:  # nothing reached a page process
+            assert topology.open_sockets(url) == 0, url
+    # nginx logs a socket once it has closed.
+    used = await asyncio.to_thread(topology.upstreams_of, marker, count)
+    assert len(used) == count
+    assert set(used) == {topology.address(url) for url in topology.sockets}
+    for url in topology.pages:
+        assert '"WSCONNECT ' not in topology.logs[url].read_text(errors="replace"), url
+
+
 # --- (d) an event reaches sockets on both processes through Redis -----------------
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-async def test_event_published_once_reaches_sockets_on_both_processes(
+async def test_event_published_once_reaches_sockets_on_both_socket_processes(
     topology, member, bystander, password
 ):
     user, other = member, bystander
@@ -170,9 +203,9 @@ async def test_event_published_once_reaches_sockets_on_both_processes(
         }
     }
     async with (
-        open_socket(topology.web_a, session, origin=topology.nginx) as on_a,
-        open_socket(topology.web_b, session, origin=topology.nginx) as on_b,
-        open_socket(topology.web_b, other_session, origin=topology.nginx) as on_b_other,
+        open_socket(topology.socket_a, session, origin=topology.nginx) as on_a,
+        open_socket(topology.socket_b, session, origin=topology.nginx) as on_b,
+        open_socket(topology.socket_b, other_session, origin=topology.nginx) as on_b_other,
     ):
         for socket, owner in ((on_a, user), (on_b, user), (on_b_other, other)):
             assert await next_frame(socket) == {"type": "hello", "user": owner.pk}
@@ -278,6 +311,7 @@ def test_x_accel_redirect_sends_the_file_with_download_headers(tmp_path):
         config = nginx_config(
             port=port,
             upstreams=[f"127.0.0.1:{view.server_address[1]}"],
+            socket_upstreams=[f"127.0.0.1:{view.server_address[1]}"],
             static_root=tmp_path / "static",
             media_root=media_root,
         )
@@ -345,12 +379,19 @@ def test_compose_gives_nginx_every_template_placeholder():
     assert placeholders == {
         "WORKSPACE_LISTEN",
         "WORKSPACE_UPSTREAMS",
+        "WORKSPACE_SOCKET_UPSTREAMS",
         "WORKSPACE_STATIC_ROOT",
         "WORKSPACE_MEDIA_ROOT",
     }
     compose = COMPOSE.read_text()
     for name in placeholders:
         assert re.search(rf"^\s+{name}: \S", compose, re.M), name
+    # Four daphne processes from the same service definition: two for the
+    # pages, two for the sockets, each named in nginx's upstreams.
+    for service in ("web1", "web2", "socket1", "socket2"):
+        assert re.search(rf"^  {service}: \*web$", compose, re.M), service
+    assert 'WORKSPACE_UPSTREAMS: "server web1:8000; server web2:8000;"' in compose
+    assert 'WORKSPACE_SOCKET_UPSTREAMS: "server socket1:8000; server socket2:8000;"' in compose
     assert 'NGINX_ENVSUBST_FILTER: "^WORKSPACE_"' in compose
     # The template must not use a nginx variable named like a placeholder.
     assert not re.search(r"\$WORKSPACE_", TEMPLATE.read_text())

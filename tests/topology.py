@@ -2,11 +2,15 @@
 the tests that need it (tests/test_topology.py, tests/test_faults.py).
 
 No Docker engine runs in CI, so this builds the same picture from the same
-parts: two daphne processes (started as the image's CMD starts them, with
-``--proxy-headers``) serving one PostgreSQL database, sharing one Redis
-(channel layer and cache, under a prefix unique to the run), and nginx in
-front, configured from ``deploy/nginx.conf.template`` rendered with the
-placeholders docker-compose.yml gives the nginx container.
+parts: four daphne processes (started as the image's CMD starts them, with
+``--proxy-headers``, the same settings), two for the pages (web1, web2 in
+compose: ``web_a``, ``web_b`` here) and two for the sockets (socket1,
+socket2: ``socket_a``, ``socket_b``), serving one PostgreSQL database,
+sharing one Redis (channel layer and cache, under a prefix unique to the
+run), and nginx in front, configured from ``deploy/nginx.conf.template``
+rendered with the placeholders docker-compose.yml gives the nginx container:
+``/ws/`` to the socket processes, everything else to the page processes.
+The four start at once (each takes seconds).
 """
 
 import asyncio
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -108,17 +113,18 @@ def log_in(base_url: str, email: str, password: str) -> str:
     return answer.cookies()["sessionid"]
 
 
-def socket_url(base_url: str) -> str:
-    return base_url.replace("http://", "ws://", 1) + "/ws/"
+def socket_url(base_url: str, query: str = "") -> str:
+    return base_url.replace("http://", "ws://", 1) + "/ws/" + (f"?{query}" if query else "")
 
 
-def open_socket(base_url: str, session: str | None = None, *, origin: str):
+def open_socket(base_url: str, session: str | None = None, *, origin: str, query: str = ""):
     """A socket to ``base_url`` (nginx or one daphne directly) as a page of
     ``origin`` opens it: the site's pages send the site's origin (nginx's
-    address, the processes' SITE_URL), whichever process serves them."""
+    address, the processes' SITE_URL), whichever process serves them.
+    ``query``: a query string, to find the socket in nginx's access log."""
     headers = {"Cookie": f"sessionid={session}"} if session else {}
     return connect(
-        socket_url(base_url),
+        socket_url(base_url, query),
         origin=origin,
         additional_headers=headers,
         open_timeout=TIMEOUT,
@@ -132,14 +138,25 @@ async def next_frame(socket) -> dict:
 # --- The topology ------------------------------------------------------------------
 
 
-def nginx_config(*, port: int, upstreams: list[str], static_root: Path, media_root: Path) -> str:
+def nginx_config(
+    *,
+    port: int,
+    upstreams: list[str],
+    socket_upstreams: list[str],
+    static_root: Path,
+    media_root: Path,
+) -> str:
     """The template rendered with the values docker-compose.yml gives the nginx
-    container, but with local addresses and directories."""
+    container, but with local addresses and directories: ``upstreams`` serve
+    the pages, ``socket_upstreams`` the sockets (``/ws/``)."""
     return servers.render_template(
         TEMPLATE.read_text(),
         {
             "WORKSPACE_LISTEN": f"127.0.0.1:{port}",
             "WORKSPACE_UPSTREAMS": " ".join(f"server {address};" for address in upstreams),
+            "WORKSPACE_SOCKET_UPSTREAMS": " ".join(
+                f"server {address};" for address in socket_upstreams
+            ),
             "WORKSPACE_STATIC_ROOT": str(static_root),
             "WORKSPACE_MEDIA_ROOT": str(media_root),
         },
@@ -149,13 +166,35 @@ def nginx_config(*, port: int, upstreams: list[str], static_root: Path, media_ro
 @dataclass
 class Topology:
     nginx: str  # base URLs (http://127.0.0.1:port)
-    web_a: str
+    web_a: str  # the pages' processes
     web_b: str
+    socket_a: str  # the sockets' processes
+    socket_b: str
     env: dict[str, str]
     static_root: Path
     media_root: Path
     workdir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)  # base URL -> daphne
+    logs: dict[str, Path] = field(default_factory=dict)  # base URL -> the daphne's log
+
+    @property
+    def pages(self) -> list[str]:
+        return [self.web_a, self.web_b]
+
+    @property
+    def sockets(self) -> list[str]:
+        return [self.socket_a, self.socket_b]
+
+    @staticmethod
+    def address(base_url: str) -> str:
+        """host:port, as nginx's access log names an upstream."""
+        return urlsplit(base_url).netloc
+
+    def open_sockets(self, base_url: str) -> int:
+        """Sockets open on a process now, by its access log (connected minus
+        disconnected)."""
+        log = self.logs[base_url].read_text(errors="replace")
+        return log.count('"WSCONNECT ') - log.count('"WSDISCONNECT ')
 
     def upstreams_of(self, marker: str, count: int) -> list[str]:
         """The upstream addresses nginx logged for the ``count`` requests whose
@@ -212,29 +251,67 @@ def production_env(*, port: int, database_url: str, workdir: Path) -> dict[str, 
         "MEDIA_ROOT": str(workdir / "media"),
         "DOCUMENTS_X_ACCEL": "1",
         "LOG_LEVEL": "WARNING",
+        # As the image sets it: each line of the log (daphne's access log
+        # too, which the tests read) is written when it happens.
+        "PYTHONUNBUFFERED": "1",
     }
+
+
+def enter_at_once(stack: contextlib.ExitStack, contexts: list) -> list:
+    """Enters the context managers each in a thread of its own, all at once
+    (a daphne takes seconds to start); their exits go on ``stack``, also
+    when one of them fails to start. Returns what they yield, in order."""
+    with ThreadPoolExecutor(len(contexts)) as pool:
+        futures = [pool.submit(context.__enter__) for context in contexts]
+    entered, failure = [], None
+    for context, future in zip(contexts, futures, strict=True):
+        try:
+            entered.append(future.result())
+        except BaseException as error:  # raised once the others are on the stack
+            failure = failure or error
+        else:
+            stack.push(context)
+    if failure is not None:
+        raise failure
+    return entered
+
+
+# The daphne processes of the topology: name (the log's) -> Topology field.
+PROCESSES = {
+    "daphne-a": "web_a",
+    "daphne-b": "web_b",
+    "socket-a": "socket_a",
+    "socket-b": "socket_b",
+}
 
 
 @contextlib.contextmanager
 def running(workdir: Path, *, database_url: str, env: dict[str, str] | None = None):
-    """Two daphne processes on ``database_url`` behind nginx (``env`` added to
-    theirs); yields the Topology, stops everything afterwards."""
+    """Four daphne processes on ``database_url`` behind nginx, two for the
+    pages and two for the sockets (``env`` added to theirs); yields the
+    Topology, stops everything afterwards."""
     static_root = workdir / "static"
     media_root = workdir / "media"
     media_root.mkdir(parents=True, exist_ok=True)
     port = servers.free_port()  # nginx's: the address people reach the site at
     env = {**production_env(port=port, database_url=database_url, workdir=workdir), **(env or {})}
     collect_static(env)
+    logs = {name: workdir / f"{name}.log" for name in PROCESSES}
     with contextlib.ExitStack() as stack:
-        web_a, process_a = stack.enter_context(
-            servers.daphne(env=env, args=["--proxy-headers"], log_path=workdir / "daphne-a.log")
+        started = enter_at_once(
+            stack,
+            [
+                servers.daphne(env=env, args=["--proxy-headers"], log_path=log_path)
+                for log_path in logs.values()
+            ],
         )
-        web_b, process_b = stack.enter_context(
-            servers.daphne(env=env, args=["--proxy-headers"], log_path=workdir / "daphne-b.log")
-        )
+        urls = {
+            name: url for name, (url, _process) in zip(PROCESSES.values(), started, strict=True)
+        }
         config = nginx_config(
             port=port,
-            upstreams=[urlsplit(url).netloc for url in (web_a, web_b)],
+            upstreams=[urlsplit(urls[name]).netloc for name in ("web_a", "web_b")],
+            socket_upstreams=[urlsplit(urls[name]).netloc for name in ("socket_a", "socket_b")],
             static_root=static_root,
             media_root=media_root,
         )
@@ -242,11 +319,13 @@ def running(workdir: Path, *, database_url: str, env: dict[str, str] | None = No
         stack.callback(forget_redis_keys, env["REDIS_PREFIX"])
         yield Topology(
             nginx=f"http://127.0.0.1:{port}",
-            web_a=web_a,
-            web_b=web_b,
+            **urls,
             env=env,
             static_root=static_root,
             media_root=media_root,
             workdir=workdir,
-            processes={web_a: process_a, web_b: process_b},
+            processes=dict(started),
+            logs={
+                url: logs[name] for name, (url, _process) in zip(PROCESSES, started, strict=True)
+            },
         )

@@ -1,8 +1,9 @@
-"""A daphne process killed under two people chatting in real Chromium pages,
-behind nginx (tests/topology.py; the socket-level test of the same is in
-tests/test_faults.py): the pages whose socket was on the killed process
-reconnect through nginx to the other, catch up and send again what was not
-acknowledged; both show every message once, in order."""
+"""The daphne process holding a page's socket killed under people chatting in
+real Chromium pages, behind nginx (tests/topology.py: two processes for the
+pages, two for the sockets; the socket-level test of the same is in
+tests/test_faults.py): the pages whose socket was on the killed socket
+process reconnect through nginx to the other, catch up and send again what
+was not acknowledged; all show every message once, in order."""
 
 import os
 import signal
@@ -34,23 +35,22 @@ def site(tmp_path):
 
 
 def socket_process(site) -> str:
-    """The base URL of the daphne holding the only socket open (the access
-    logs: connected minus disconnected; the page before has closed its)."""
+    """The base URL of the socket process holding the only socket open (the
+    access logs: connected minus disconnected; the page before has closed
+    its). No socket is on a page process."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         open_now = open_sockets(site)
-        if sorted(open_now.values()) == [0, 1]:
-            return next(url for url, count in open_now.items() if count == 1)
+        if sorted(open_now.values()) == [0, 0, 0, 1]:
+            holder = next(url for url, count in open_now.items() if count == 1)
+            assert holder in site.sockets, (holder, open_now)
+            return holder
         time.sleep(0.1)
     raise AssertionError(f"not one socket open: {open_now}")
 
 
 def open_sockets(site) -> dict[str, int]:
-    counts = {}
-    for url, letter in ((site.web_a, "a"), (site.web_b, "b")):
-        log = (site.workdir / f"daphne-{letter}.log").read_text(errors="replace")
-        counts[url] = log.count('"WSCONNECT ') - log.count('"WSDISCONNECT ')
-    return counts
+    return {url: site.open_sockets(url) for url in (*site.pages, *site.sockets)}
 
 
 def open_chat(site, new_context, person, group, password):
@@ -62,6 +62,7 @@ def open_chat(site, new_context, person, group, password):
 
 
 def test_pages_keep_chatting_when_a_daphne_is_killed(site, new_context, make_user, group, password):
+    """The daphne killed is the socket process holding Cem's socket."""
     people = [
         make_user("cem@example.org", display_name="Cem Celik"),
         make_user("ana@example.org", display_name="Ana Arendt"),
@@ -70,7 +71,8 @@ def test_pages_keep_chatting_when_a_daphne_is_killed(site, new_context, make_use
     for person in people:
         join(person, group)
     cem = open_chat(site, new_context, people[0], group, password)
-    victim = site.processes[socket_process(site)]  # the one with Cem's socket
+    victim_url = socket_process(site)  # the socket process with Cem's socket
+    victim = site.processes[victim_url]
     ana, bo = (open_chat(site, new_context, person, group, password) for person in people[1:])
     pages = [ana, bo, cem]
 
@@ -103,6 +105,13 @@ def test_pages_keep_chatting_when_a_daphne_is_killed(site, new_context, make_use
     assert order.index("three") < order.index("four"), order
     for page in (bo, cem):
         assert shown(page) == order
+    # The pages reconnected through nginx to the other socket process.
+    survivor = next(url for url in site.sockets if url != victim_url)
+    deadline = time.monotonic() + 10
+    while open_sockets(site)[survivor] != len(pages) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    now = open_sockets(site)  # (the killed one's log ends with its sockets open)
+    assert [now[url] for url in (*site.pages, survivor)] == [0, 0, len(pages)], now
     # The database holds the same: a reloaded page shows it.
     ana.reload()
     expect_shown(ana, order)
