@@ -65,6 +65,8 @@ gets a summary (``profile``). ``BENCH_PAGE_PROFILE=1``: each page is also
 rendered under cProfile in this process (``page_costs_in_process``).
 ``BENCH_SWITCH_INTERVAL=<seconds>``: daphne runs with that GIL switch
 interval (an experiment; through ``bench/_sampler.py``, sampling off).
+``BENCH_KEEP_LOGS=<dir>``: the servers' logs are copied there at the end
+(``server_log_errors`` counts their tracebacks; the logs show them whole).
 """
 
 import argparse
@@ -77,6 +79,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -1116,6 +1119,11 @@ def main() -> int:
         server_errors = {
             name: public_errors(directory / f"{name}.log") for name in (*DAPHNES, "worker")
         }
+        if keep := os.environ.get("BENCH_KEEP_LOGS"):
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for name in (*DAPHNES, "worker"):
+                if (directory / f"{name}.log").exists():
+                    shutil.copy(directory / f"{name}.log", Path(keep) / f"{name}.log")
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
     if profile_dir:
         import _sampler

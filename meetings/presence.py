@@ -118,10 +118,22 @@ class RedisBackend:
     """Rooms shared by every process: a sorted set of entries per room and a
     hash of the present people's names."""
 
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, *, connections: int | None = None):
         import redis.asyncio
 
-        self.client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        # A pool that waits for a free connection rather than failing: when
+        # every socket of a process goes at once (nginx restarted, the
+        # network lost), hundreds of leaves run together, more than redis-py's
+        # default pool holds (100: "Too many connections", and the leave was
+        # lost until the entry timed out; bench/load.py at 1,000 members).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=connections or settings.PRESENCE_REDIS_CONNECTIONS,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+        )
+        self.client = redis.asyncio.Redis.from_pool(pool)
         self.prefix = prefix
 
     def key(self, room_id: int) -> str:

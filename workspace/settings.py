@@ -450,6 +450,9 @@ MEETING_ROOM_CLOSES_MINUTES_AFTER = env.int("MEETING_ROOM_CLOSES_MINUTES_AFTER",
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000, minimum=1)
 # Presence: a socket that has not said "still here" for this long counts as gone.
 PRESENCE_TIMEOUT_SECONDS = env.int("PRESENCE_TIMEOUT_SECONDS", default=60, minimum=1)
+# Redis connections presence uses at most per process; more operations at
+# once wait for one (meetings.presence.RedisBackend).
+PRESENCE_REDIS_CONNECTIONS = env.int("PRESENCE_REDIS_CONNECTIONS", default=20, minimum=1)
 # Invitations: how long a link stays valid; join requests: per-IP limit.
 INVITATION_VALID_DAYS = env.int("INVITATION_VALID_DAYS", default=14, minimum=1)
 JOIN_REQUEST_RATE_LIMIT = env.rate("JOIN_REQUEST_RATE_LIMIT", default="5/3600")

@@ -280,3 +280,26 @@ async def test_presence_survives_a_backend_that_is_away(monkeypatch):
     await process.heartbeat(1, eve, "c")
     await process.leave(1, 5, "c")
     assert process.local == {}
+
+
+@redis_only
+async def test_many_leaves_at_once_wait_for_a_connection_and_none_is_lost(settings):
+    """Every socket of a process going at once (nginx restarted): more
+    presence operations at once than the pool has connections wait for one;
+    none fails with "Too many connections", every leave is recorded."""
+    prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
+    backend = RedisBackend(settings.REDIS_URL, prefix, connections=4)
+    members = [f"{pk}:conn" for pk in range(1, 201)]
+    try:
+        added = await asyncio.gather(
+            *(backend.add(79, member, int(member.split(":")[0]), "X", 1000.0) for member in members)
+        )
+        assert all(added)
+        assert len(await backend.users(79, 1000.0)) == 200
+        removed = await asyncio.gather(*(backend.remove(79, member) for member in members))
+        assert all(removed)
+        assert await backend.users(79, 1000.0) == []
+        assert backend.client.connection_pool.max_connections == 4
+    finally:
+        await backend.client.delete(backend.key(79), backend.names_key(79))
+        await backend.close()
