@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,6 +172,30 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
             return
         time.sleep(0.05)
     raise TimeoutError(f"Port {port} did not open within {timeout}s")
+
+
+# The main configuration docker-compose.yml gives the nginx container.
+NGINX_MAIN_CONFIG = ROOT / "deploy" / "nginx.conf"
+
+
+class NginxLimits(NamedTuple):
+    worker_connections: int
+    worker_rlimit_nofile: int
+
+
+def production_nginx_limits(path: Path = NGINX_MAIN_CONFIG) -> NginxLimits:
+    """``worker_connections`` and ``worker_rlimit_nofile`` as production's main
+    configuration (deploy/nginx.conf) sets them: each directive once, outside
+    comments, with a plain number."""
+
+    def directive(name: str) -> int:
+        text = re.sub(r"#[^\n]*", "", path.read_text())
+        found = re.findall(rf"(?:^|[;{{}}\s]){name}\s+([^;]*);", text)
+        if len(found) != 1 or not found[0].strip().isdigit():
+            raise ValueError(f"{path}: expected one '{name} <number>;', found {found}")
+        return int(found[0])
+
+    return NginxLimits(directive("worker_connections"), directive("worker_rlimit_nofile"))
 
 
 @contextlib.contextmanager
