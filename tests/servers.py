@@ -205,17 +205,32 @@ def nginx(
     port: int,
     workdir: Path,
     worker_processes: int = 1,
-    worker_connections: int = 512,
+    worker_connections: int | None = None,
+    worker_rlimit_nofile: int | None = None,
 ):
     """Runs nginx in the foreground with ``http_config`` (what a conf.d file holds:
     upstreams, maps, server blocks) inside a minimal main configuration written
     to ``workdir``, which also gets the pid file, the temp dirs and the logs
     (``access.log`` names each request's upstream). ``http_config`` must listen
     on ``port``. ``worker_connections`` counts both sides of a proxied request
-    (a socket through nginx holds two). Yields the process; stops it afterwards."""
+    (a socket through nginx holds two); by default it and
+    ``worker_rlimit_nofile`` are production's (``production_nginx_limits``).
+    Given ``worker_connections`` alone, the workers may open twice as many
+    files, plus 64; never more than this process's hard limit. Yields the
+    process; stops it afterwards."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed")
+    if worker_connections is None:
+        production = production_nginx_limits()
+        worker_connections = production.worker_connections
+        worker_rlimit_nofile = worker_rlimit_nofile or production.worker_rlimit_nofile
+    worker_rlimit_nofile = worker_rlimit_nofile or 2 * worker_connections + 64
+    # Without CAP_SYS_RESOURCE (in a container, even as root) nginx cannot go
+    # past the hard limit it inherits: it would keep the soft one instead.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        worker_rlimit_nofile = min(worker_rlimit_nofile, hard)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "site.conf").write_text(http_config)
     mime_types = next(
@@ -236,7 +251,7 @@ def nginx(
 daemon off;
 master_process on;
 worker_processes {worker_processes};
-worker_rlimit_nofile {2 * worker_connections + 64};
+worker_rlimit_nofile {worker_rlimit_nofile};
 pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
 {"user root;" if os.geteuid() == 0 else ""}
