@@ -463,7 +463,9 @@ def nginx_available() -> bool:
 @contextlib.contextmanager
 def nginx(http_config: str, port: int, workdir: Path, **options):
     """nginx with ``http_config`` (what a conf.d file holds); yields the master
-    process. ``options``: ``worker_processes``, ``worker_connections``."""
+    process. ``options``: ``worker_processes``, ``worker_connections``,
+    ``worker_rlimit_nofile`` (by default, the connections and open files of
+    production's deploy/nginx.conf: ``servers.production_nginx_limits``)."""
     with servers.nginx(http_config=http_config, port=port, workdir=workdir, **options) as process:
         yield process
 

@@ -13,7 +13,10 @@ task worker (``manage.py db_worker``), four daphne processes with
 ``daphne_b``: web1, web2 in compose) and two for the sockets (``socket_a``,
 ``socket_b``: socket1, socket2), and nginx configured from
 ``deploy/nginx.conf.template`` in front (``/ws/`` to the socket processes,
-every other path to the page processes), production settings (DEBUG off,
+every other path to the page processes; two workers with the
+``worker_connections`` and ``worker_rlimit_nofile`` of ``deploy/nginx.conf``,
+the main configuration compose mounts, unless ``--nginx-workers`` and
+``--nginx-connections`` say otherwise), production settings (DEBUG off,
 ``DOCUMENTS_X_ACCEL``, one trusted proxy; emails go to the worker's log,
 ``consolemail://``).
 
@@ -119,8 +122,8 @@ def parse_args():
     parser.add_argument(
         "--nginx-connections",
         type=int,
-        default=0,
-        help="worker_connections (default: enough for the largest step; the nginx image has 1024)",
+        default=None,
+        help="worker_connections (default: deploy/nginx.conf's; the image's own has 1024)",
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
@@ -146,6 +149,14 @@ def parse_args():
     args.steps = sorted({int(step) for step in args.steps.split(",") if step.strip()})
     if not args.steps or args.steps[0] < 1:
         parser.error("--steps: active members, e.g. 100,250,500")
+    # nginx as compose runs it (deploy/nginx.conf), unless told otherwise: then
+    # its workers may open twice as many files as connections, plus 64.
+    production = bench.servers.production_nginx_limits()
+    if args.nginx_connections is None:
+        args.nginx_connections = production.worker_connections
+        args.nginx_rlimit_nofile = production.worker_rlimit_nofile
+    else:
+        args.nginx_rlimit_nofile = 2 * args.nginx_connections + 64
     return args
 
 
@@ -1102,7 +1113,8 @@ def main() -> int:
                 port,
                 directory / "nginx",
                 worker_processes=args.nginx_workers,
-                worker_connections=args.nginx_connections or 3 * max(args.steps) + 256,
+                worker_connections=args.nginx_connections,
+                worker_rlimit_nofile=args.nginx_rlimit_nofile,
             )
         )
         redis_pid = wsc.redis_pid(args.redis_url)
@@ -1150,7 +1162,8 @@ def main() -> int:
             "warmup_s": args.warmup,
             "seconds": args.seconds,
             "nginx_workers": args.nginx_workers,
-            "nginx_connections": args.nginx_connections or 3 * max(args.steps) + 256,
+            "nginx_connections": args.nginx_connections,
+            "nginx_rlimit_nofile": args.nginx_rlimit_nofile,
             "server_env": args.server_env,
         },
         "server_log_errors": server_errors,

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,6 +174,30 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
     raise TimeoutError(f"Port {port} did not open within {timeout}s")
 
 
+# The main configuration docker-compose.yml gives the nginx container.
+NGINX_MAIN_CONFIG = ROOT / "deploy" / "nginx.conf"
+
+
+class NginxLimits(NamedTuple):
+    worker_connections: int
+    worker_rlimit_nofile: int
+
+
+def production_nginx_limits(path: Path = NGINX_MAIN_CONFIG) -> NginxLimits:
+    """``worker_connections`` and ``worker_rlimit_nofile`` as production's main
+    configuration (deploy/nginx.conf) sets them: each directive once, outside
+    comments, with a plain number."""
+
+    def directive(name: str) -> int:
+        text = re.sub(r"#[^\n]*", "", path.read_text())
+        found = re.findall(rf"(?:^|[;{{}}\s]){name}\s+([^;]*);", text)
+        if len(found) != 1 or not found[0].strip().isdigit():
+            raise ValueError(f"{path}: expected one '{name} <number>;', found {found}")
+        return int(found[0])
+
+    return NginxLimits(directive("worker_connections"), directive("worker_rlimit_nofile"))
+
+
 @contextlib.contextmanager
 def nginx(
     *,
@@ -180,17 +205,32 @@ def nginx(
     port: int,
     workdir: Path,
     worker_processes: int = 1,
-    worker_connections: int = 512,
+    worker_connections: int | None = None,
+    worker_rlimit_nofile: int | None = None,
 ):
     """Runs nginx in the foreground with ``http_config`` (what a conf.d file holds:
     upstreams, maps, server blocks) inside a minimal main configuration written
     to ``workdir``, which also gets the pid file, the temp dirs and the logs
     (``access.log`` names each request's upstream). ``http_config`` must listen
     on ``port``. ``worker_connections`` counts both sides of a proxied request
-    (a socket through nginx holds two). Yields the process; stops it afterwards."""
+    (a socket through nginx holds two); by default it and
+    ``worker_rlimit_nofile`` are production's (``production_nginx_limits``).
+    Given ``worker_connections`` alone, the workers may open twice as many
+    files, plus 64; never more than this process's hard limit. Yields the
+    process; stops it afterwards."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed")
+    if worker_connections is None:
+        production = production_nginx_limits()
+        worker_connections = production.worker_connections
+        worker_rlimit_nofile = worker_rlimit_nofile or production.worker_rlimit_nofile
+    worker_rlimit_nofile = worker_rlimit_nofile or 2 * worker_connections + 64
+    # Without CAP_SYS_RESOURCE (in a container, even as root) nginx cannot go
+    # past the hard limit it inherits: it would keep the soft one instead.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        worker_rlimit_nofile = min(worker_rlimit_nofile, hard)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "site.conf").write_text(http_config)
     mime_types = next(
@@ -211,7 +251,7 @@ def nginx(
 daemon off;
 master_process on;
 worker_processes {worker_processes};
-worker_rlimit_nofile {2 * worker_connections + 64};
+worker_rlimit_nofile {worker_rlimit_nofile};
 pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
 {"user root;" if os.geteuid() == 0 else ""}

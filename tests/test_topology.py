@@ -9,13 +9,18 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import re
+import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -41,6 +46,7 @@ from tests.topology import (
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+NGINX_MAIN = servers.NGINX_MAIN_CONFIG  # deploy/nginx.conf
 
 
 @pytest.fixture(scope="module")
@@ -400,3 +406,154 @@ def test_compose_gives_nginx_every_template_placeholder():
     assert shlex.join(json.loads(cmd[4:])) == (
         "daphne -b 0.0.0.0 -p 8000 --proxy-headers workspace.asgi:application"
     )
+
+
+# --- production's main nginx configuration (deploy/nginx.conf) ----------------------
+
+
+def nginx_service(compose: str) -> str:
+    """The nginx service's block of the compose file."""
+    block = re.search(r"^  nginx:\n(.*?)(?=^  \S|^\S)", compose, re.M | re.S)
+    assert block, "no nginx service in docker-compose.yml"
+    return block.group(1)
+
+
+def test_compose_mounts_the_main_nginx_configuration():
+    nginx = nginx_service(COMPOSE.read_text())
+    volumes = re.findall(r"^      - (\S+)$", nginx, re.M)
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in volumes
+    assert "./deploy/nginx.conf.template:/etc/nginx/templates/default.conf.template:ro" in volumes
+    assert re.search(r"^    image: nginx:stable$", nginx, re.M)
+
+
+def test_production_nginx_holds_a_thousand_members_on_two_cores():
+    """Issue 16: 1,000 active members on a two-core machine. Each holds three
+    connections through nginx (the browser's socket, its continuation to
+    daphne, the pages' idle keep-alive connection); half as many again for
+    headroom. Each connection may need a second file descriptor (a file sent,
+    a buffered upload)."""
+    limits = servers.production_nginx_limits()
+    text = re.sub(r"#[^\n]*", "", NGINX_MAIN.read_text())
+    assert re.search(r"^worker_processes auto;$", text, re.M)  # 2 workers on two cores
+    workers, members, per_member = 2, 1000, 3
+    assert workers * limits.worker_connections >= per_member * members * 1.5
+    assert limits.worker_rlimit_nofile >= 2 * limits.worker_connections
+    # The image's own nginx.conf (1,024 connections per worker) held about 680.
+    assert workers * 1024 // per_member < members
+
+
+def test_production_nginx_limits_reads_one_number_per_directive(tmp_path):
+    config = tmp_path / "nginx.conf"
+    config.write_text(
+        "# worker_connections 1;\nworker_rlimit_nofile 300;\n"
+        "events {\n    worker_connections 100; # not 2\n}\n"
+    )
+    assert servers.production_nginx_limits(config) == (100, 300)
+    config.write_text("worker_rlimit_nofile 300;\nevents { worker_connections 100; }\n" * 2)
+    with pytest.raises(ValueError, match="worker_connections"):
+        servers.production_nginx_limits(config)
+    config.write_text("events { worker_connections 100; }\n")
+    with pytest.raises(ValueError, match="worker_rlimit_nofile"):
+        servers.production_nginx_limits(config)
+
+
+def production_main_config_here(directory, http_config: str):
+    """deploy/nginx.conf's directives as they are, but for the paths it shares
+    with the image (user, pid, logs, mime.types, conf.d), moved to
+    ``directory`` (and the temp dirs with them); conf.d
+    holds ``http_config``. Returns the configuration file's path."""
+    conf_d = directory / "conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "default.conf").write_text(http_config)
+    shutil.copy("/etc/nginx/mime.types", directory / "mime.types")
+    temp_paths = " ".join(
+        f"{name}_temp_path {directory / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    text = re.sub(r"#[^\n]*", "", NGINX_MAIN.read_text())  # its directives only
+    for image_path, here in {
+        "user nginx;": f"user {pwd.getpwuid(os.geteuid()).pw_name};",
+        " /run/nginx.pid;": f" {directory / 'nginx.pid'};",
+        " /var/log/nginx/error.log ": f" {directory / 'error.log'} ",
+        " /etc/nginx/mime.types;": f" {directory / 'mime.types'};",
+        " /var/log/nginx/access.log ": f" {directory / 'access.log'} ",
+        "include /etc/nginx/conf.d/*.conf;": f"{temp_paths} include {conf_d}/*.conf;",
+    }.items():
+        assert text.count(image_path) == 1, image_path
+        text = text.replace(image_path, here)
+    (directory / "nginx.conf").write_text(text)
+    return directory / "nginx.conf"
+
+
+def test_production_main_nginx_configuration_runs(tmp_path):
+    """nginx's own parser accepts deploy/nginx.conf around the rendered
+    template, and its workers get the connections and open files it sets."""
+    binary = servers.nginx_binary()
+    if binary is None or not os.path.exists("/etc/nginx/mime.types"):
+        pytest.skip("needs nginx (Debian: nginx-light) and /etc/nginx/mime.types")
+    port = servers.free_port()
+    http_config = nginx_config(
+        port=port,
+        upstreams=["127.0.0.1:9"],
+        socket_upstreams=["127.0.0.1:9"],
+        static_root=tmp_path / "static",
+        media_root=tmp_path / "media",
+    )
+    config = production_main_config_here(tmp_path / "nginx", http_config)
+    options = ["-p", str(tmp_path / "nginx"), "-c", str(config), "-e", str(tmp_path / "stderr")]
+    check = subprocess.run([binary, "-t", *options], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    assert "test is successful" in check.stderr
+
+    limits = servers.production_nginx_limits()
+    with open(tmp_path / "nginx.out", "wb") as log:
+        process = subprocess.Popen(
+            [binary, "-g", "daemon off;", *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        servers.wait_for_port(port, process=process)
+        workers = worker_pids(process.pid)
+        for pid in workers:
+            limit = re.search(r"^Max open files\s+(\d+)\s+(\d+)", read_limits(pid), re.M)
+            soft, hard = int(limit.group(1)), int(limit.group(2))
+            # Not past the hard limit nginx was started with (inside a container,
+            # even root cannot raise it): nginx then keeps its soft limit.
+            if hard_limit_at_least(limits.worker_rlimit_nofile):
+                assert (soft, hard) == (limits.worker_rlimit_nofile,) * 2
+        answer = fetch(f"http://127.0.0.1:{port}/health/")
+        assert answer.status == 502  # nginx answered; nothing listens behind it
+    finally:
+        servers.stop(process)
+    errors = (tmp_path / "nginx" / "error.log").read_text()
+    assert "[emerg]" not in errors
+    if hard_limit_at_least(limits.worker_rlimit_nofile):
+        assert "setrlimit" not in errors  # the open files were granted
+
+
+def worker_pids(master: int) -> list[int]:
+    """The workers of nginx's master: with worker_processes auto, one per core
+    (online, or the ones it may run on)."""
+    cores = {os.cpu_count(), len(os.sched_getaffinity(0))}
+    listing = Path(f"/proc/{master}/task/{master}/children")
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        children = listing.read_text().split() if listing.exists() else []
+        if len(children) >= min(cores) or time.monotonic() > deadline:
+            time.sleep(0.2)  # the rest of them, if there are more cores online
+            children = listing.read_text().split()
+            assert len(children) in cores, (children, cores)
+            return [int(pid) for pid in children]
+        time.sleep(0.05)
+
+
+def hard_limit_at_least(files: int) -> bool:
+    """Whether nginx, started by this process, may open ``files`` files."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard == resource.RLIM_INFINITY or hard >= files
+
+
+def read_limits(pid: int) -> str:
+    return Path(f"/proc/{pid}/limits").read_text()

@@ -9,7 +9,9 @@ socket2: ``socket_a``, ``socket_b``), serving one PostgreSQL database,
 sharing one Redis (channel layer and cache, under a prefix unique to the
 run), and nginx in front, configured from ``deploy/nginx.conf.template``
 rendered with the placeholders docker-compose.yml gives the nginx container:
-``/ws/`` to the socket processes, everything else to the page processes.
+``/ws/`` to the socket processes, everything else to the page processes,
+with the ``worker_connections`` and ``worker_rlimit_nofile`` of production's
+main configuration, ``deploy/nginx.conf``.
 The four start at once (each takes seconds).
 """
 
@@ -315,7 +317,18 @@ def running(workdir: Path, *, database_url: str, env: dict[str, str] | None = No
             static_root=static_root,
             media_root=media_root,
         )
-        stack.enter_context(servers.nginx(http_config=config, port=port, workdir=workdir / "nginx"))
+        # Production's limits (deploy/nginx.conf), in one worker: balancing
+        # is per worker, and the tests read where each request went.
+        limits = servers.production_nginx_limits()
+        stack.enter_context(
+            servers.nginx(
+                http_config=config,
+                port=port,
+                workdir=workdir / "nginx",
+                worker_connections=limits.worker_connections,
+                worker_rlimit_nofile=limits.worker_rlimit_nofile,
+            )
+        )
         stack.callback(forget_redis_keys, env["REDIS_PREFIX"])
         yield Topology(
             nginx=f"http://127.0.0.1:{port}",
