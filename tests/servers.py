@@ -30,6 +30,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def local_env(settings_dict: dict, media_root, **extra: str) -> dict[str, str]:
+    """The environment of a workspace process a test starts on this machine:
+    the test database (``settings_dict``: Django's connection settings),
+    plain HTTP on the loopback, uploads under ``media_root``; ``extra`` added."""
+    return {
+        "DEBUG": "1",
+        "DATABASE_URL": database_url(settings_dict),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "MEDIA_ROOT": str(media_root),
+        **extra,
+    }
+
+
 def database_url(settings_dict: dict) -> str:
     """A DATABASE_URL for the database Django is connected to now (the test
     database inside a test), so that a child process serves the same data."""

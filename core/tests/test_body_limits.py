@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from tests.servers import daphne, database_url
+from tests.servers import daphne, local_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,16 +21,12 @@ LIMITS = {"REQUEST_BODY_MAX_BYTES": str(8 * MB), "REQUEST_BODY_ANONYMOUS_MAX_BYT
 
 @pytest.fixture
 def server(request, tmp_path):
-    env = {
-        "DEBUG": "1",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
-        "MEDIA_ROOT": str(tmp_path / "media"),
+    env = local_env(
+        connection.settings_dict,
+        tmp_path / "media",
         **LIMITS,
         **getattr(request, "param", {}),
-    }
+    )
     log = tmp_path / "daphne.log"
     with daphne(env=env, log_path=log) as (base_url, _process):
         yield int(base_url.rsplit(":", 1)[1]), log

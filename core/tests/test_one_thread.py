@@ -20,7 +20,7 @@ from django.test import Client
 
 from core import checks
 from core.daphne_http import ASGIHandler
-from tests.servers import daphne, database_url
+from tests.servers import daphne, local_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,15 +121,7 @@ def test_the_patch_is_off_if_django_or_asgiref_is_not_the_tested_version(setting
 def test_daphne_serves_pages_and_forms_with_the_switch_on_and_off(
     switch, tmp_path, group, member, member_cookie
 ):
-    env = {
-        "DEBUG": "1",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "ASGI_ONE_THREAD": switch,
-    }
+    env = local_env(connection.settings_dict, tmp_path / "media", ASGI_ONE_THREAD=switch)
     with daphne(env=env, log_path=tmp_path / "daphne.log") as (base_url, _process):
         port = int(base_url.rsplit(":", 1)[1])
         connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.servers import daphne, database_url, free_port
+from tests.servers import daphne, free_port, local_env
 
 from .helpers import ARTIFACTS, CHROMIUM_ARGS, artifact_name, chromium_path, watch
 
@@ -121,22 +121,18 @@ def _daphne(django_db_setup, request, tmp_path_factory):
     mail_dir = tmp_path_factory.mktemp("mail")
     # Uploaded documents go to a directory of the session, never into the repository.
     media_root = tmp_path_factory.mktemp("media")
-    env = {
-        "DEBUG": "1",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
+    env = local_env(
+        connection.settings_dict,
+        media_root,
         # django-environ drops the first slash of the path (as in sqlite:////),
         # so an absolute directory takes four.
-        "EMAIL_URL": f"filemail:///{mail_dir}",
-        "SITE_URL": base_url,
-        "MEDIA_ROOT": str(media_root),
+        EMAIL_URL=f"filemail:///{mail_dir}",
+        SITE_URL=base_url,
         # The public pages are cached per process; the tests write their
         # worlds straight to the database, so the server must not keep a page
         # from one test for the next (public_pages' own tests check the cache).
-        "PUBLIC_CACHE_SECONDS": "0",
-    }
+        PUBLIC_CACHE_SECONDS="0",
+    )
     # The child inherits this environment; say it explicitly: with REDIS_URL the
     # server shares the channel layer and cache with the tests, without it both
     # use their own in-memory ones.
