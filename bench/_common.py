@@ -484,17 +484,14 @@ def nginx_template(
     ``socket_upstreams`` the sockets (``/ws/``; the same list for one pool
     serving both). ``body_limit``: another client_max_body_size, e.g. for an
     upload larger than production allows."""
-    text = servers.render_template(
-        (ROOT / "deploy" / "nginx.conf.template").read_text(),
-        {
-            "WORKSPACE_LISTEN": f"127.0.0.1:{port}",
-            "WORKSPACE_UPSTREAMS": " ".join(f"server {address};" for address in upstreams),
-            "WORKSPACE_SOCKET_UPSTREAMS": " ".join(
-                f"server {address};" for address in socket_upstreams
-            ),
-            "WORKSPACE_STATIC_ROOT": str(static_root),
-            "WORKSPACE_MEDIA_ROOT": str(media_root),
-        },
+    from tests.topology import nginx_config  # the topology tests' rendering
+
+    text = nginx_config(
+        port=port,
+        upstreams=upstreams,
+        socket_upstreams=socket_upstreams,
+        static_root=static_root,
+        media_root=media_root,
     )
     if body_limit:
         text = text.replace("client_max_body_size 110m;", f"client_max_body_size {body_limit};")
