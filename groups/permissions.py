@@ -203,12 +203,17 @@ def membership_actions(user, group: WorkingGroup, memberships) -> dict[int, froz
     return {membership.pk: _membership_actions(user, membership) for membership in memberships}
 
 
+def _may(user, membership: Membership, action: str) -> bool:
+    """``action`` (of ``_membership_actions``) on one membership."""
+    return can_moderate_group(user, membership.group) and action in _membership_actions(
+        user, membership
+    )
+
+
 def can_change_role(user, membership: Membership) -> bool:
     """Gives the membership another role: its group's moderators, not on
     their own membership."""
-    return can_moderate_group(user, membership.group) and "change_role" in _membership_actions(
-        user, membership
-    )
+    return _may(user, membership, "change_role")
 
 
 def check_change_role(user, membership: Membership) -> None:
@@ -218,17 +223,13 @@ def check_change_role(user, membership: Membership) -> None:
 
 def can_extend_membership(user, membership: Membership) -> bool:
     """Moves the access end of a guest: its group's moderators."""
-    return can_moderate_group(user, membership.group) and "extend" in _membership_actions(
-        user, membership
-    )
+    return _may(user, membership, "extend")
 
 
 def can_remove_membership(user, membership: Membership) -> bool:
     """Removes someone from the group: its group's moderators, not themselves
     (they leave the group instead)."""
-    return can_moderate_group(user, membership.group) and "remove" in _membership_actions(
-        user, membership
-    )
+    return _may(user, membership, "remove")
 
 
 def check_remove_membership(user, membership: Membership) -> None:
