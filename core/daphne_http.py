@@ -59,9 +59,23 @@ measure them.
    thread as before (the request's own, ``thread_sensitive``); only the
    trips in between are gone. bench/load.py measures it: about 2.5 ms of
    CPU less per page, and the pages' p99 at 1,000 active members.
+
+The handler also takes requests into Django a few at a time
+(``ASGI_CONCURRENT_REQUESTS``, 1 by default; 0: no limit): the others wait
+their turn in the event loop, their bodies received, at no cost. Without a
+limit every request of the process runs in a thread of its own at once, and
+the threads take the GIL from each other: a request coming back from a
+database query waits for the interpreter behind every other one. One at a
+time is what a synchronous WSGI worker does. It is not a patch of anyone's
+internals (``get_response_async`` is where Django's handler calls the chain),
+and it holds with section 5 on or off. bench/load.py measures it: at 1,000
+active members the pages' p99 fell from 354–411 ms to 191 ms; at 750 on a
+slower moment of the machine, from 1,119–2,179 ms to 266–364 ms, with less
+CPU per page (bench/README.md).
 """
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import inspect
@@ -70,6 +84,7 @@ import logging
 
 import django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 from twisted.internet.interfaces import IPushProducer
 from twisted.web.http import Request
@@ -295,15 +310,12 @@ logger = logging.getLogger(__name__)
 
 def body_limits() -> tuple[int, int]:
     """(the limit for signed-in people, the limit for everyone else) in bytes."""
-    from django.conf import settings
-
     return settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_ANONYMOUS_MAX_BYTES
 
 
 def signed_in(session_key: str) -> bool:
     """Whether ``session_key`` is the session of someone signed in (Django's
     session store; run in a thread)."""
-    from django.conf import settings
     from django.contrib.auth import SESSION_KEY
     from django.db import close_old_connections
 
@@ -363,8 +375,6 @@ def limit_bodies() -> None:
             super().gotLength(length)
             self.declared_length = length
             most, anonymous = body_limits()
-            from django.conf import settings
-
             key = self.received_cookies.get(settings.SESSION_COOKIE_NAME.encode())
             if not key or not (length is None or length > anonymous):
                 self._limit(anonymous)
@@ -458,18 +468,33 @@ class ASGIHandler(DjangoASGIHandler):
 
     def __init__(self):
         self.one_thread = patch_applies("one thread per request")
+        self.concurrent_requests = settings.ASGI_CONCURRENT_REQUESTS
+        self._turns = None  # (event loop, its semaphore): see turn()
         super().__init__()  # builds the middleware chain: load_middleware below
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=is_async and not self.one_thread)
 
+    def turn(self) -> asyncio.Semaphore | contextlib.nullcontext:
+        """What a request waits for before it enters Django: one of
+        ``ASGI_CONCURRENT_REQUESTS`` places, in the order the requests came
+        (a semaphore of the running event loop: a test runs a handler in
+        loops of its own)."""
+        if not self.concurrent_requests:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Semaphore(self.concurrent_requests))
+        return self._turns[1]
+
     async def get_response_async(self, request):
-        if not self.one_thread:
-            return await super().get_response_async(request)
-        # BaseHandler.get_response: the synchronous chain, as under WSGI, in
-        # the request's thread (ASGIHandler.__call__ opened its
-        # ThreadSensitiveContext), where Django would have run the view.
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        async with self.turn():
+            if not self.one_thread:
+                return await super().get_response_async(request)
+            # BaseHandler.get_response: the synchronous chain, as under WSGI,
+            # in the request's thread (ASGIHandler.__call__ opened its
+            # ThreadSensitiveContext), where Django would have run the view.
+            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
 def patched(app):

@@ -439,6 +439,9 @@ DAPHNE_BODY_LIMITS = env.bool("DAPHNE_BODY_LIMITS", default=True)
 # thread, not in async mode with eight trips between daphne's event loop and
 # the thread (core.daphne_http, section 5).
 ASGI_ONE_THREAD = env.bool("ASGI_ONE_THREAD", default=True)
+# How many requests one daphne process runs in Django at once; the others wait
+# their turn in its event loop (core.daphne_http; 0: no limit, a thread each).
+ASGI_CONCURRENT_REQUESTS = env.int("ASGI_CONCURRENT_REQUESTS", default=1)
 REQUEST_BODY_MAX_BYTES = env.int(
     "REQUEST_BODY_MAX_BYTES", default=DOCUMENTS_MAX_UPLOAD_BYTES + 1024 * 1024
 )

@@ -6,23 +6,52 @@ every async-capable middleware, the CSRF check, the view and the rendering.
 The trips are counted on Django's real ASGI handler in this process (every
 ``sync_to_async`` and ``async_to_sync`` call passes through a counter and on
 to asgiref); a real daphne serves signed-in pages and forms with the switch
-on and off."""
+on and off.
 
+The handler takes ``ASGI_CONCURRENT_REQUESTS`` requests into Django at once:
+requests sent together to the real handler, to a view of this module that
+counts how many run at the same moment."""
+
+import asyncio
 import http.client
 import re
+import threading
+import time
 
 import pytest
 from asgiref import sync
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
+from django.urls import path
 
 from core import checks
 from core.daphne_http import ASGIHandler
 from tests.servers import daphne, local_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+inside = {"now": 0, "most": 0, "order": []}
+inside_lock = threading.Lock()
+
+
+@login_not_required
+def slow(request):
+    """Counts the requests in Django at this moment, for a while."""
+    with inside_lock:
+        inside["now"] += 1
+        inside["most"] = max(inside["most"], inside["now"])
+        inside["order"].append(request.GET["n"])
+    time.sleep(0.15)
+    with inside_lock:
+        inside["now"] -= 1
+    return HttpResponse(f"request {request.GET['n']}")
+
+
+urlpatterns = [path("slow/", slow)]
 
 
 @pytest.fixture
@@ -54,9 +83,9 @@ async def get(handler, path: str, cookie: str = "") -> tuple[int, bytes]:
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
+        "path": path.partition("?")[0],
+        "raw_path": path.partition("?")[0].encode(),
+        "query_string": path.partition("?")[2].encode(),
         "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
@@ -117,11 +146,42 @@ def test_the_patch_is_off_if_django_or_asgiref_is_not_the_tested_version(setting
     assert not ASGIHandler().one_thread
 
 
-@pytest.mark.parametrize("switch", ["1", "0"])
-def test_daphne_serves_pages_and_forms_with_the_switch_on_and_off(
-    switch, tmp_path, group, member, member_cookie
+@pytest.mark.parametrize(
+    ("one_thread", "concurrency", "expected"),
+    [(True, 1, 1), (True, 2, 2), (True, 0, 6), (False, 1, 1), (False, 0, 6)],
+)
+async def test_the_handler_takes_as_many_requests_at_once_as_the_setting_says(
+    settings, one_thread, concurrency, expected
 ):
-    env = local_env(connection.settings_dict, tmp_path / "media", ASGI_ONE_THREAD=switch)
+    settings.ROOT_URLCONF = __name__
+    settings.ASGI_ONE_THREAD = one_thread
+    settings.ASGI_CONCURRENT_REQUESTS = concurrency
+    handler = ASGIHandler()
+    inside.update(now=0, most=0, order=[])
+    started = time.monotonic()
+    answers = []
+    for n in range(6):  # sent one after the other, each before the last is answered
+        answers.append(asyncio.create_task(get(handler, f"/slow/?n={n}")))
+        await asyncio.sleep(0.01)
+    answers = await asyncio.gather(*answers)
+    took = time.monotonic() - started
+    assert answers == [(200, f"request {n}".encode()) for n in range(6)]
+    assert inside["most"] == expected
+    assert took >= 0.15 * -(-6 // expected) - 0.05
+    if expected == 1:  # waiting in line, in the order they came
+        assert inside["order"] == [str(n) for n in range(6)]
+
+
+@pytest.mark.parametrize(("switch", "concurrency"), [("1", "1"), ("0", "1"), ("1", "0")])
+def test_daphne_serves_pages_and_forms_with_the_switch_on_and_off(
+    switch, concurrency, tmp_path, group, member, member_cookie
+):
+    env = local_env(
+        connection.settings_dict,
+        tmp_path / "media",
+        ASGI_ONE_THREAD=switch,
+        ASGI_CONCURRENT_REQUESTS=concurrency,
+    )
     with daphne(env=env, log_path=tmp_path / "daphne.log") as (base_url, _process):
         port = int(base_url.rsplit(":", 1)[1])
         connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
