@@ -10,7 +10,8 @@ on and off.
 
 The handler takes ``ASGI_CONCURRENT_REQUESTS`` requests into Django at once:
 requests sent together to the real handler, to a view of this module that
-counts how many run at the same moment."""
+counts how many run at the same moment; a request whose client leaves
+while it waits in line never reaches the view."""
 
 import asyncio
 import http.client
@@ -170,6 +171,38 @@ async def test_the_handler_takes_as_many_requests_at_once_as_the_setting_says(
     assert took >= 0.15 * -(-6 // expected) - 0.05
     if expected == 1:  # waiting in line, in the order they came
         assert inside["order"] == [str(n) for n in range(6)]
+
+
+async def test_a_request_whose_client_left_while_it_waited_never_runs(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.ASGI_CONCURRENT_REQUESTS = 1
+    handler = ASGIHandler()
+    inside.update(now=0, most=0, order=[])
+    first = asyncio.create_task(get(handler, "/slow/?n=0"))
+    await asyncio.sleep(0.03)  # the first is in Django, holding the turn
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/slow/",
+        "raw_path": b"/slow/",
+        "query_string": b"n=1",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50001),
+        "server": ("127.0.0.1", 80),
+    }
+    gone = ApplicationCommunicator(handler, scope)
+    await gone.send_input({"type": "http.request", "body": b"", "more_body": False})
+    await asyncio.sleep(0.03)  # waiting in line
+    await gone.send_input({"type": "http.disconnect"})
+    await gone.wait(timeout=10)
+    third = await get(handler, "/slow/?n=2")
+    assert await first == (200, b"request 0")
+    assert third == (200, b"request 2")
+    assert inside["order"] == ["0", "2"]  # the one that left never reached the view
+    assert inside["most"] == 1
 
 
 @pytest.mark.parametrize(("switch", "concurrency"), [("1", "1"), ("0", "1"), ("1", "0")])
