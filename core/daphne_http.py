@@ -62,7 +62,7 @@ measure them.
 
 The handler also takes requests into Django a few at a time
 (``ASGI_CONCURRENT_REQUESTS``, 1 by default; 0: no limit): the others wait
-their turn in the event loop, their bodies received, at no cost. Without a
+their turn in the event loop, their bodies received. Without a
 limit every request of the process runs in a thread of its own at once, and
 the threads take the GIL from each other: a request coming back from a
 database query waits for the interpreter behind every other one. One at a

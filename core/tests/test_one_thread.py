@@ -74,24 +74,29 @@ def trips(monkeypatch):
     return counted
 
 
-async def get(handler, path: str, cookie: str = "") -> tuple[int, bytes]:
+def get_scope(path: str, cookie: str = "") -> dict:
+    """The ASGI scope of a GET of ``path`` (with its query string)."""
     headers = [(b"host", b"127.0.0.1"), (b"accept-language", b"en")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    scope = {
+    path, _, query = path.partition("?")
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": path.partition("?")[0],
-        "raw_path": path.partition("?")[0].encode(),
-        "query_string": path.partition("?")[2].encode(),
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
         "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
-    communicator = ApplicationCommunicator(handler, scope)
+
+
+async def get(handler, path: str, cookie: str = "") -> tuple[int, bytes]:
+    communicator = ApplicationCommunicator(handler, get_scope(path, cookie))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(timeout=10)
     body = b""
@@ -180,20 +185,7 @@ async def test_a_request_whose_client_left_while_it_waited_never_runs(settings):
     inside.update(now=0, most=0, order=[])
     first = asyncio.create_task(get(handler, "/slow/?n=0"))
     await asyncio.sleep(0.03)  # the first is in Django, holding the turn
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/slow/",
-        "raw_path": b"/slow/",
-        "query_string": b"n=1",
-        "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 50001),
-        "server": ("127.0.0.1", 80),
-    }
-    gone = ApplicationCommunicator(handler, scope)
+    gone = ApplicationCommunicator(handler, get_scope("/slow/?n=1"))
     await gone.send_input({"type": "http.request", "body": b"", "more_body": False})
     await asyncio.sleep(0.03)  # waiting in line
     await gone.send_input({"type": "http.disconnect"})
