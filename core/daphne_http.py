@@ -462,7 +462,8 @@ class ASGIHandler(DjangoASGIHandler):
     back-pressure), so fewer, larger messages cost daphne less CPU time per
     byte downloaded (bench/download.py). With section 5 (one thread per
     request), the middleware chain is synchronous and a request is handled
-    in one call in its thread."""
+    in one call in its thread. ``turn()``: at most ``ASGI_CONCURRENT_REQUESTS``
+    requests are inside Django at once."""
 
     chunk_size = 1024 * 1024
 
