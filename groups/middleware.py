@@ -1,5 +1,5 @@
 from .decorators import mfa_gate
-from .permissions import is_organiser
+from .permissions import is_organiser, roles_read_once
 
 
 class OrganiserMFAMiddleware:
@@ -19,3 +19,17 @@ class OrganiserMFAMiddleware:
         ):
             return refused
         return self.get_response(request)
+
+
+class RolesOncePerRequestMiddleware:
+    """A request's access checks read each person's valid memberships once
+    (``permissions.roles_read_once``): a page asks the rules a dozen times
+    (its view, the bell, the templates), and the memberships do not change
+    in between unless the request itself changes them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with roles_read_once():
+            return self.get_response(request)

@@ -5,9 +5,14 @@ Every other app builds on these functions. Rules:
 - A *valid* membership is active and, for guests, not past ``expires_at``;
   expiry is read at request time, so an expired guest loses access at once.
 - Organisers (staff) see and manage every group.
+- Within a request (``roles_read_once``), each person's valid memberships
+  are read once and the rules below decide from that read.
 - ``access_*`` raise Http404 for missing and forbidden alike; ``check_*`` raise
   PermissionDenied for someone who may see the object but not do the thing.
 """
+
+import contextlib
+from contextvars import ContextVar
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -30,11 +35,55 @@ def valid_memberships(user) -> QuerySet[Membership]:
     return Membership.objects.valid().filter(user=user)
 
 
+# Within a request: user id -> {group id: role} of the valid memberships
+# (``roles``), so that a page's access checks read them once. None outside.
+_request_roles: ContextVar[dict[int, dict[int, str]] | None] = ContextVar(
+    "request_roles", default=None
+)
+
+
+@contextlib.contextmanager
+def roles_read_once():
+    """Within it, ``roles`` reads each person's valid memberships once and
+    answers from that read until ``roles_changed``. For one request
+    (``groups.middleware.RolesOncePerRequestMiddleware``): a socket, a task or a
+    command asks the database each time, so that a membership that ends while
+    a socket is open ends its access at once."""
+    token = _request_roles.set({})
+    try:
+        yield
+    finally:
+        _request_roles.reset(token)
+
+
+def roles_changed() -> None:
+    """A membership was written: the next ``roles`` in this request reads
+    again (``groups.services`` calls it with every membership write)."""
+    read = _request_roles.get()
+    if read is not None:
+        read.clear()
+
+
+def roles(user) -> dict[int, str]:
+    """{group id: role} of the user's valid memberships (``valid_memberships``),
+    read once per request (``roles_read_once``). Every rule below about one
+    person's groups decides from it."""
+    if not user.is_authenticated or not user.is_active:
+        return {}
+    read = _request_roles.get()
+    if read is not None and user.pk in read:
+        return read[user.pk]
+    found = dict(valid_memberships(user).values_list("group_id", "role"))
+    if read is not None:
+        read[user.pk] = found
+    return found
+
+
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:
     """Every group for organisers; the groups of the user's valid memberships otherwise."""
     if is_organiser(user):
         return WorkingGroup.objects.all()
-    return WorkingGroup.objects.filter(pk__in=valid_memberships(user).values("group_id"))
+    return WorkingGroup.objects.filter(pk__in=list(roles(user)))
 
 
 def groups_moderated_by(user) -> QuerySet[WorkingGroup]:
@@ -42,8 +91,8 @@ def groups_moderated_by(user) -> QuerySet[WorkingGroup]:
     memberships otherwise."""
     if is_organiser(user):
         return WorkingGroup.objects.all()
-    moderating = valid_memberships(user).filter(role=Role.MODERATOR)
-    return WorkingGroup.objects.filter(pk__in=moderating.values("group_id"))
+    moderating = [pk for pk, role in roles(user).items() if role == Role.MODERATOR]
+    return WorkingGroup.objects.filter(pk__in=moderating)
 
 
 def membership_of(user, group: WorkingGroup) -> Membership | None:
@@ -53,15 +102,12 @@ def membership_of(user, group: WorkingGroup) -> Membership | None:
 
 def is_member(user, group: WorkingGroup) -> bool:
     """Takes part in the group: any valid role (guests included) or organiser."""
-    return is_organiser(user) or valid_memberships(user).filter(group=group).exists()
+    return is_organiser(user) or group.pk in roles(user)
 
 
 def is_moderator(user, group: WorkingGroup) -> bool:
     """Moderates the group: a valid moderator membership, or an organiser."""
-    return (
-        is_organiser(user)
-        or valid_memberships(user).filter(group=group, role=Role.MODERATOR).exists()
-    )
+    return is_organiser(user) or roles(user).get(group.pk) == Role.MODERATOR
 
 
 def share_a_group(viewer, user) -> bool:

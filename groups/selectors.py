@@ -9,7 +9,7 @@ from .permissions import (
     groups_moderated_by,
     groups_visible_to,
     members_visible_to,
-    valid_memberships,
+    roles,
 )
 
 
@@ -20,9 +20,9 @@ def dashboard_groups(user) -> list[WorkingGroup]:
         .annotate(member_count=Count("memberships", filter=valid_membership_q("memberships__")))
         .order_by("archived", "name")
     )
-    roles = dict(valid_memberships(user).values_list("group_id", "role"))
+    mine = roles(user)
     for group in groups:
-        group.my_role = roles.get(group.pk)
+        group.my_role = mine.get(group.pk)
     return groups
 
 

@@ -48,6 +48,7 @@ def audit(*, group: WorkingGroup | None, actor: User | None, action: str, summar
 
 
 def _membership_changed(membership: Membership) -> None:
+    permissions.roles_changed()
     # The group's public page lists its people and counts their sectors.
     hooks.call("public.changed", group_id=membership.group_id)
     payload = {

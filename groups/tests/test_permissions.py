@@ -5,10 +5,13 @@ import datetime
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
-from groups import permissions
-from groups.models import Role
+from groups import permissions, services
+from groups.models import Membership, Role
 from tests.fixtures.people import enable_mfa, join
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +132,86 @@ def test_membership_actions_offer_nothing_on_oneself_and_extend_only_for_guests(
     assert not permissions.can_change_role(moderator, own)
     assert permissions.can_change_role(moderator, theirs)
     assert not permissions.can_extend_membership(moderator, theirs)
+
+
+# --- A person's groups, read once per request -----------------------------------------
+
+
+def _roles_reads(queries) -> int:
+    """The reads of one person's valid memberships (``permissions.roles``)."""
+    select = 'SELECT "groups_membership"."group_id" AS "group_id", "groups_membership"."role"'
+    return sum(query["sql"].startswith(select) for query in queries)
+
+
+def test_roles_read_once_per_request_if_a_page_asks_many_rules(
+    client, member, group, other_group, moderator
+):
+    join(member, other_group, Role.MODERATOR)
+    client.force_login(member)
+    client.get(reverse("public:home"))  # the session and the language settle
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("public:home"))
+    # The dashboard's groups, their news (threads, documents, meetings, join
+    # requests, reports: each from its app's rule) and the bell: one read.
+    assert page.status_code == 200
+    assert group.name in page.text and other_group.name in page.text
+    assert _roles_reads(queries) == 1
+
+
+def test_roles_read_again_in_each_request_if_membership_ended_between(
+    client, member, moderator, group
+):
+    client.force_login(member)
+    assert client.get(group.get_absolute_url()).status_code == 200
+    Membership.objects.filter(user=member, group=group).update(active=False)
+    assert client.get(group.get_absolute_url()).status_code == 404
+
+
+def test_roles_follow_membership_writes_within_a_request(moderator, outsider, group):
+    with permissions.roles_read_once():
+        assert not permissions.is_member(outsider, group)
+        membership = services.membership_create(
+            actor=moderator, group=group, user=outsider, role=Role.MEMBER
+        )
+        assert permissions.is_member(outsider, group)
+        assert not permissions.is_moderator(outsider, group)
+        services.membership_change_role(actor=moderator, membership=membership, role=Role.MODERATOR)
+        assert permissions.is_moderator(outsider, group)
+        assert list(permissions.groups_moderated_by(outsider)) == [group]
+        services.membership_revoke(actor=moderator, membership=membership)
+        assert not permissions.is_member(outsider, group)
+        assert list(permissions.groups_visible_to(outsider)) == []
+
+
+def test_roles_follow_a_guests_extension_within_a_request(moderator, make_user, group):
+    guest = make_user("late-guest@example.org")
+    membership = join(
+        guest, group, Role.GUEST, expires_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    with permissions.roles_read_once():
+        assert not permissions.is_member(guest, group)
+        services.membership_extend(
+            actor=moderator,
+            membership=membership,
+            expires_at=timezone.now() + datetime.timedelta(days=7),
+        )
+        assert permissions.is_member(guest, group)
+
+
+def test_roles_not_kept_outside_a_request(member, group):
+    """A socket or a task asks each time: a membership ended by another
+    process ends its access at the next check."""
+    assert permissions.is_member(member, group)
+    Membership.objects.filter(user=member, group=group).update(active=False)
+    assert not permissions.is_member(member, group)
+
+
+def test_roles_kept_per_person_within_a_request(member, outsider, group):
+    with permissions.roles_read_once():
+        assert permissions.is_member(member, group)
+        assert not permissions.is_member(outsider, group)
+        assert permissions.roles(member) == {group.pk: Role.MEMBER}
+        assert permissions.roles(outsider) == {}
+    with permissions.roles_read_once():  # the next request reads anew
+        Membership.objects.filter(user=member, group=group).update(active=False)
+        assert not permissions.is_member(member, group)

@@ -223,5 +223,6 @@ def test_search_page_queries_do_not_grow_with_results(
 
 
 # PostgreSQL asks once more: which words of the posts matched (stemming).
-# 9: the bell (which kinds are unread, then their count) included.
-SEARCH_QUERIES = 9 + (connection.vendor == "postgresql")
+# 10: the person's groups (groups.permissions.roles, once per request) and
+# the bell (which kinds are unread, then their count) included.
+SEARCH_QUERIES = 10 + (connection.vendor == "postgresql")

@@ -33,7 +33,7 @@ def message(member, room):
 def test_access_message_finds_it_with_room_group_and_meeting_if_in_group(
     guest, message, django_assert_num_queries
 ):
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the guest's groups (groups.permissions.roles), then it
         found = permissions.access_message(guest, message.pk)
         assert (found, found.room.group, found.room.meeting) == (
             message,
