@@ -16,12 +16,10 @@ from .models import Post, Report, Thread
 
 def threads_visible_to(user) -> QuerySet[Thread]:
     """Threads of the user's groups; hidden threads only for their moderators."""
-    threads = Thread.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    threads = Thread.objects.filter(group_permissions.in_groups_visible_to(user))
     if group_permissions.is_organiser(user):
         return threads
-    return threads.filter(
-        Q(hidden=False) | Q(group__in=group_permissions.groups_moderated_by(user))
-    )
+    return threads.filter(Q(hidden=False) | group_permissions.in_groups_moderated_by(user))
 
 
 def posts_visible_to(user) -> QuerySet[Post]:
@@ -34,7 +32,7 @@ def posts_visible_to(user) -> QuerySet[Post]:
     return posts.filter(
         Q(hidden=False)
         | Q(author_id=user.pk)
-        | Q(thread__group__in=group_permissions.groups_moderated_by(user))
+        | group_permissions.in_groups_moderated_by(user, "thread__group")
     )
 
 
@@ -309,7 +307,7 @@ def reports_moderated_by(user) -> QuerySet[Report]:
     """``reports_visible_to`` for every group at once: the reports on posts of
     the groups the user moderates."""
     return Report.objects.filter(
-        post__thread__group__in=group_permissions.groups_moderated_by(user)
+        group_permissions.in_groups_moderated_by(user, "post__thread__group")
     )
 
 

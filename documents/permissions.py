@@ -10,11 +10,11 @@ from .models import Document, DocumentVersion, Folder
 
 
 def documents_visible_to(user) -> QuerySet[Document]:
-    return Document.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    return Document.objects.filter(group_permissions.in_groups_visible_to(user))
 
 
 def folders_visible_to(user) -> QuerySet[Folder]:
-    return Folder.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    return Folder.objects.filter(group_permissions.in_groups_visible_to(user))
 
 
 def access_document(user, pk) -> Document:

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -79,20 +79,33 @@ def roles(user) -> dict[int, str]:
     return found
 
 
+def in_groups_visible_to(user, field: str = "group") -> Q:
+    """``groups_visible_to`` as a condition on the rows of another model
+    (``field``: the path to their group, e.g. ``"thread__group"``): every
+    group for organisers; the groups of the user's valid memberships,
+    as their ids, otherwise. The other apps' rules filter with it."""
+    if is_organiser(user):
+        return Q(**{f"{field}__in": WorkingGroup.objects.all()})
+    return Q(**{f"{field}__in": list(roles(user))})
+
+
+def in_groups_moderated_by(user, field: str = "group") -> Q:
+    """``groups_moderated_by`` as a condition (``in_groups_visible_to``)."""
+    if is_organiser(user):
+        return Q(**{f"{field}__in": WorkingGroup.objects.all()})
+    moderating = [pk for pk, role in roles(user).items() if role == Role.MODERATOR]
+    return Q(**{f"{field}__in": moderating})
+
+
 def groups_visible_to(user) -> QuerySet[WorkingGroup]:
     """Every group for organisers; the groups of the user's valid memberships otherwise."""
-    if is_organiser(user):
-        return WorkingGroup.objects.all()
-    return WorkingGroup.objects.filter(pk__in=list(roles(user)))
+    return WorkingGroup.objects.filter(in_groups_visible_to(user, "pk"))
 
 
 def groups_moderated_by(user) -> QuerySet[WorkingGroup]:
     """Every group for organisers; the groups of the user's valid moderator
     memberships otherwise."""
-    if is_organiser(user):
-        return WorkingGroup.objects.all()
-    moderating = [pk for pk, role in roles(user).items() if role == Role.MODERATOR]
-    return WorkingGroup.objects.filter(pk__in=moderating)
+    return WorkingGroup.objects.filter(in_groups_moderated_by(user, "pk"))
 
 
 def membership_of(user, group: WorkingGroup) -> Membership | None:
@@ -213,7 +226,7 @@ def objects_audience(objects, user_ids, *, moderators: bool = False) -> set[tupl
 def memberships_visible_to(user) -> QuerySet[Membership]:
     """``members_visible_to`` for every group at once: the valid memberships
     of the groups the user sees (as one of their people, or as organiser)."""
-    return Membership.objects.valid().filter(group__in=groups_visible_to(user))
+    return Membership.objects.valid().filter(in_groups_visible_to(user))
 
 
 def can_moderate_group(user, group: WorkingGroup) -> bool:
@@ -300,7 +313,7 @@ def join_requests_visible_to(user) -> QuerySet[JoinRequest]:
     """All join requests for organisers; those for the groups they moderate otherwise."""
     if is_organiser(user):
         return JoinRequest.objects.all()
-    return JoinRequest.objects.filter(group__in=groups_moderated_by(user))
+    return JoinRequest.objects.filter(in_groups_moderated_by(user))
 
 
 def can_handle_join_requests(user) -> bool:

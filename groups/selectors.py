@@ -6,8 +6,8 @@ from django.db.models import Count, QuerySet
 
 from .models import AuditEntry, JoinRequest, Membership, WorkingGroup, valid_membership_q
 from .permissions import (
-    groups_moderated_by,
     groups_visible_to,
+    in_groups_moderated_by,
     members_visible_to,
     roles,
 )
@@ -31,9 +31,9 @@ def join_requests_waiting(user, groups: Iterable[WorkingGroup]) -> dict[int, int
     number of pending join requests (those of the user's queue). One query."""
     rows = (
         JoinRequest.objects.filter(
+            in_groups_moderated_by(user),
             status=JoinRequest.Status.PENDING,
             group_id__in=[group.pk for group in groups],
-            group__in=groups_moderated_by(user),
         )
         .values_list("group_id")
         .annotate(count=Count("pk"))

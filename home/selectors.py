@@ -85,9 +85,9 @@ def reports_waiting(user, groups: Iterable[WorkingGroup]) -> dict[int, int]:
     the number of open reports. One query."""
     rows = (
         Report.objects.filter(
+            group_permissions.in_groups_moderated_by(user, "post__thread__group"),
             status=Report.Status.OPEN,
             post__thread__group_id__in=[group.pk for group in groups],
-            post__thread__group__in=group_permissions.groups_moderated_by(user),
         )
         .values_list("post__thread__group_id")
         .annotate(count=Count("pk"))

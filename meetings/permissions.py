@@ -15,7 +15,7 @@ from .models import ChatMessage, ChatRoom, Meeting, RoomMute
 
 
 def meetings_visible_to(user) -> QuerySet[Meeting]:
-    return Meeting.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    return Meeting.objects.filter(group_permissions.in_groups_visible_to(user))
 
 
 def meetings_audience(meetings, user_ids) -> set[tuple[int, int]]:
@@ -63,7 +63,7 @@ def access_meeting(user, pk) -> Meeting:
 
 
 def rooms_visible_to(user) -> QuerySet[ChatRoom]:
-    return ChatRoom.objects.filter(group__in=group_permissions.groups_visible_to(user))
+    return ChatRoom.objects.filter(group_permissions.in_groups_visible_to(user))
 
 
 def access_room(user, pk) -> ChatRoom:
@@ -106,9 +106,7 @@ def minutes_readable_q(user) -> Q:
     """``can_read_minutes`` for many meetings, as a filter on meetings the user
     sees already (``meetings_visible_to``): published minutes, or drafts in the
     groups the user moderates."""
-    return Q(minutes_published_at__isnull=False) | Q(
-        group__in=group_permissions.groups_moderated_by(user)
-    )
+    return Q(minutes_published_at__isnull=False) | group_permissions.in_groups_moderated_by(user)
 
 
 def messages_visible_to(user) -> QuerySet[ChatMessage]:
