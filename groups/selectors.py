@@ -7,7 +7,7 @@ from django.db.models import Count, QuerySet
 from .models import AuditEntry, JoinRequest, Membership, WorkingGroup, valid_membership_q
 from .permissions import (
     groups_visible_to,
-    in_groups_moderated_by,
+    join_requests_visible_to,
     members_visible_to,
     roles,
 )
@@ -30,8 +30,8 @@ def join_requests_waiting(user, groups: Iterable[WorkingGroup]) -> dict[int, int
     """For each of ``groups`` that ``user`` moderates and that has any: the
     number of pending join requests (those of the user's queue). One query."""
     rows = (
-        JoinRequest.objects.filter(
-            in_groups_moderated_by(user),
+        join_requests_visible_to(user)
+        .filter(
             status=JoinRequest.Status.PENDING,
             group_id__in=[group.pk for group in groups],
         )

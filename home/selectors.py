@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, When
 
 from discussions.models import ReadState, Report
-from discussions.permissions import threads_visible_to
+from discussions.permissions import reports_moderated_by, threads_visible_to
 from documents import selectors as document_selectors
-from groups import permissions as group_permissions
 from groups import selectors as group_selectors
 from groups.models import WorkingGroup
 from meetings import selectors as meeting_selectors
@@ -81,11 +80,11 @@ def unread_by_group(user, groups: Iterable[WorkingGroup]) -> dict[int, tuple[int
 
 def reports_waiting(user, groups: Iterable[WorkingGroup]) -> dict[int, int]:
     """For each of ``groups`` that ``user`` moderates (the report queue's
-    rule, ``discussions.permissions.reports_visible_to``) and that has any:
+    rule, ``discussions.permissions.reports_moderated_by``) and that has any:
     the number of open reports. One query."""
     rows = (
-        Report.objects.filter(
-            group_permissions.in_groups_moderated_by(user, "post__thread__group"),
+        reports_moderated_by(user)
+        .filter(
             status=Report.Status.OPEN,
             post__thread__group_id__in=[group.pk for group in groups],
         )
