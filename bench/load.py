@@ -70,6 +70,12 @@ rendered under cProfile in this process (``page_costs_in_process``).
 interval (an experiment; through ``bench/_sampler.py``, sampling off).
 ``BENCH_KEEP_LOGS=<dir>``: the servers' logs are copied there at the end
 (``server_log_errors`` counts their tracebacks; the logs show them whole).
+
+``--neighbour SHARE``: a noisy neighbour, one process per core busy for SHARE
+of its time (``bench/_neighbour.py``), from before the first step to the end:
+the workspace runs on what a slower or shared host would leave it (0.25: a
+host a third slower). Its CPU is reported (``processes.neighbour``) but not
+counted in the site's.
 """
 
 import argparse
@@ -127,6 +133,13 @@ def parse_args():
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
+        "--neighbour",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="a busy process per core, taking SHARE of it (0.25: a host a third slower)",
+    )
+    parser.add_argument(
         "--keep-going", action="store_true", help="ramp on after a failed step (to see the curve)"
     )
     parser.add_argument(
@@ -149,6 +162,8 @@ def parse_args():
     args.steps = sorted({int(step) for step in args.steps.split(",") if step.strip()})
     if not args.steps or args.steps[0] < 1:
         parser.error("--steps: active members, e.g. 100,250,500")
+    if not 0 <= args.neighbour < 1:
+        parser.error("--neighbour: a share of each core, from 0 (none) to below 1, e.g. 0.25")
     # nginx as compose runs it (deploy/nginx.conf), unless told otherwise: then
     # its workers may open twice as many files as connections, plus 64.
     production = bench.servers.production_nginx_limits()
@@ -789,6 +804,7 @@ def _round(value, digits=1):
 PAGE_PROCESSES = ("daphne_a", "daphne_b")
 SOCKET_PROCESSES = ("socket_a", "socket_b")
 DAPHNES = (*PAGE_PROCESSES, *SOCKET_PROCESSES)
+NEIGHBOUR = "neighbour"  # --neighbour's processes: not the site's
 
 
 class Processes:
@@ -864,6 +880,16 @@ class Processes:
                 "processes": len(pids),
             }
         return figures
+
+
+def start_neighbours(share: float) -> list[subprocess.Popen]:
+    """``--neighbour``: one ``bench/_neighbour.py`` per core, each busy for
+    ``share`` of its time, from before the priming to the end."""
+    script = Path(__file__).with_name("_neighbour.py")
+    return [
+        subprocess.Popen([sys.executable, str(script), str(share)], start_new_session=True)
+        for _ in range(os.cpu_count() or 1)
+    ]
 
 
 def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
@@ -1019,7 +1045,7 @@ def report_step(step: Step, seconds: float, chat: dict, usage: dict) -> dict:
         and (chat_p99 is None or chat_p99 <= TARGETS["chat_p99_ms"])
         and errors == 0
     )
-    cpu_total = sum(figures["cpu_s"] for figures in usage.values())
+    cpu_total = sum(figures["cpu_s"] for name, figures in usage.items() if name != NEIGHBOUR)
     page_cpu = sum(usage[name]["cpu_s"] for name in PAGE_PROCESSES)
     socket_cpu = sum(usage[name]["cpu_s"] for name in SOCKET_PROCESSES)
     return {
@@ -1063,6 +1089,7 @@ def main() -> int:
     log(
         f"load: steps {args.steps}, {args.seconds:g} s each; think {args.think:g} s, "
         f"chat {args.chat_think:g} s; load average {load_start[0]:.2f}"
+        + (f"; a neighbour busy {args.neighbour:.0%} of each core" if args.neighbour else "")
     )
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(bench.workdir("load"))
@@ -1118,11 +1145,15 @@ def main() -> int:
             )
         )
         redis_pid = wsc.redis_pid(args.redis_url)
+        neighbours = start_neighbours(args.neighbour) if args.neighbour else []
+        for neighbour in neighbours:
+            stack.callback(bench.servers.stop, neighbour)
         processes = Processes(
             {
                 **{name: [process.pid] for name, (_url, process) in daphnes.items()},
                 "worker": [worker.pid],
                 "redis": [redis_pid] if redis_pid else [],
+                **({NEIGHBOUR: [n.pid for n in neighbours]} if neighbours else {}),
             },
             nginx.pid,
             database,
@@ -1165,6 +1196,7 @@ def main() -> int:
             "nginx_connections": args.nginx_connections,
             "nginx_rlimit_nofile": args.nginx_rlimit_nofile,
             "server_env": args.server_env,
+            "neighbour_share": args.neighbour,
         },
         "server_log_errors": server_errors,
         "cpus": os.cpu_count(),
